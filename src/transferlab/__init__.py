@@ -1,0 +1,1 @@
+"""transferlab: image classification by transfer learning."""

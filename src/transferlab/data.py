@@ -1,0 +1,208 @@
+"""``FolderDataModule``: a folder of labelled images as train/val/test loaders, and the class list.
+
+Scanning and splitting live in ``splits.py``, decoding in ``images.py``, augmentation in ``transforms.py``; this
+module wires them into Lightning: which files go to which loader, with which transform and sampler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import torch
+from pytorch_lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from transferlab.demo import make_demo_dataset
+from transferlab.images import read_rgb
+from transferlab.splits import Sample, load_or_make_splits
+from transferlab.transforms import build_eval_transform, build_train_transform
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class ImageFileDataset(Dataset):
+    """(image tensor, class index) pairs read from files under ``root``."""
+
+    def __init__(
+        self,
+        root: Path,
+        samples: Sequence[Sample],
+        class_to_idx: dict[str, int],
+        transform: A.Compose,
+        *,
+        random: bool = False,
+    ) -> None:
+        self.root = root
+        self.paths = [s.path for s in samples]
+        self.labels = [class_to_idx[s.label] for s in samples]
+        self.transform = transform
+        self.random = random
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = read_rgb(self.root / self.paths[index])
+        if self.random:
+            # albumentations' Compose keeps a generator of its own: seed_everything does not reach it and every
+            # forked worker would hold the same copy. Seeding it per sample from torch's stream (which the
+            # DataLoader seeds per worker, and checkpoints carry) makes augmentation reproducible and resumable.
+            self.transform.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
+        return self.transform(image=image)["image"], self.labels[index]
+
+
+def default_num_workers() -> int:
+    """One loader worker per core this process may use, at most 8 (more rarely helps a single GPU)."""
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+
+
+class FolderDataModule(LightningDataModule):
+    """Images in ``root/<class>/*`` or ``root/{train,val,test}/<class>/*``.
+
+    Args:
+        root: the dataset folder.
+        image_size: side of the square crops the network sees.
+        batch_size: per process.
+        num_workers: loader processes, or ``"auto"`` for one per core (at most 8).
+        val_fraction, test_fraction, split_seed: how missing val/test splits are drawn from train (stratified).
+        splits_file: a ``splits.csv`` to reuse instead of splitting.
+        balanced_sampler: draw training images with probability inverse to their class's frequency.
+        augment: the ``augment`` config group (keyword arguments of ``build_train_transform``).
+        mean, std: input normalisation, from the backbone's weights.
+        resize_ratio: eval resizes the shorter side to ``image_size / resize_ratio`` before the centre crop.
+        demo: arguments of ``make_demo_dataset``; when given, ``root`` is generated on first use.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        image_size: int = 224,
+        batch_size: int = 32,
+        num_workers: int | str = "auto",
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split_seed: int = 0,
+        splits_file: str | None = None,
+        balanced_sampler: bool = False,
+        augment: dict[str, Any] | None = None,
+        mean: Sequence[float] = (0.485, 0.456, 0.406),
+        std: Sequence[float] = (0.229, 0.224, 0.225),
+        resize_ratio: float = 0.875,
+        demo: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if num_workers == "auto":
+            num_workers = default_num_workers()
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"data.num_workers={num_workers!r} must be a non-negative integer or 'auto'")
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size={batch_size} must be >= 1")
+        self.root = Path(root).expanduser()
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.splits_file = splits_file
+        self.balanced_sampler = balanced_sampler
+        self.augment = dict(augment or {})
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.resize_ratio = resize_ratio
+        self.demo = demo
+        self.class_names: list[str] = []
+        self.samples: list[Sample] = []
+        self.datasets: dict[str, ImageFileDataset] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """What inference must do to an image; travels inside checkpoints."""
+        return {
+            "image_size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "resize_ratio": self.resize_ratio,
+        }
+
+    def prepare_data(self) -> None:
+        if self.demo is not None:
+            make_demo_dataset(self.root, **self.demo)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.samples:  # Lightning calls setup once per fit/test; the split never changes within a run
+            return
+        self.prepare_data()  # idempotent; makes setup usable before a Trainer exists (run.py needs the classes)
+        self.class_names, self.samples = load_or_make_splits(
+            self.root,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.split_seed,
+            splits_file=self.splits_file,
+        )
+        if not any(s.split == "val" for s in self.samples):
+            raise ValueError(
+                f"The validation split of {self.root} is empty: set data.val_fraction > 0 or add a val/ folder"
+            )
+        class_to_idx = {name: i for i, name in enumerate(self.class_names)}
+        eval_transform = build_eval_transform(
+            image_size=self.image_size, mean=self.mean, std=self.std, resize_ratio=self.resize_ratio
+        )
+        train_transform = build_train_transform(
+            image_size=self.image_size, mean=self.mean, std=self.std, **self.augment
+        )
+        for split in SPLITS:
+            transform = train_transform if split == "train" else eval_transform
+            split_samples = [s for s in self.samples if s.split == split]
+            self.datasets[split] = ImageFileDataset(
+                self.root, split_samples, class_to_idx, transform, random=split == "train"
+            )
+        log.info(
+            "%s: %d classes; %s",
+            self.root,
+            self.num_classes,
+            ", ".join(f"{split} {len(self.datasets[split])}" for split in SPLITS),
+        )
+
+    def class_counts(self, split: str = "train") -> list[int]:
+        counts = Counter(s.label for s in self.samples if s.split == split)
+        return [counts[name] for name in self.class_names]
+
+    def _loader(self, split: str, *, shuffle: bool = False, sampler=None) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if not self.balanced_sampler:
+            return self._loader("train", shuffle=True)
+        counts = self.class_counts("train")
+        weights = [1.0 / counts[label] for label in self.datasets["train"].labels]
+        sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
+        return self._loader("train", sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        if not self.datasets["test"]:
+            raise ValueError(f"The test split of {self.root} is empty: set data.test_fraction > 0 or add test/")
+        return self._loader("test")

@@ -1,0 +1,83 @@
+"""Image files: which files count as images, and decoding any of them to an upright HxWx3 uint8 RGB array.
+
+This is the one place that knows about image file formats and Pillow modes; everything else sees RGB arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+from skimage.color import gray2rgb
+from skimage.exposure import rescale_intensity
+from skimage.util import img_as_ubyte
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+)
+
+# Modes whose alpha channel is composited away; palette images join them when they carry transparency.
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a regular, non-hidden file whose extension (any case) is in `IMAGE_EXTENSIONS`."""
+    path = Path(path)
+    # Hidden files are editor/OS debris (macOS "._x.jpg" resource forks look like JPEGs but are not).
+    if path.name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return False
+    return path.is_file()
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Decode an image file to an upright, writable, C-contiguous HxWx3 uint8 RGB array.
+
+    EXIF orientation is applied. Multi-frame files (animated GIF/WebP, multi-page TIFF) give their first
+    frame. Transparent images are composited onto black; 16-bit grayscale is scaled from 0..65535 to 0..255;
+    32-bit integer ("I") and float ("F") images, which carry no fixed range, are stretched from their own
+    minimum..maximum to 0..255.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the file exists but is not a readable image (corrupt, truncated, unknown format).
+    """
+    path = Path(path)
+    try:
+        # Pillow rather than skimage.io: skimage has no EXIF orientation support, and phone photos are
+        # stored sideways with an orientation tag far more often than not.
+        with Image.open(path) as image:
+            ImageOps.exif_transpose(image, in_place=True)
+            return _to_rgb_array(image)
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        # Pillow signals bad data with all of these, depending on the format plugin.
+        raise ValueError(f"cannot read image {path}: {err}") from err
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode == "RGB":
+        # np.asarray over a Pillow image is read-only (it wraps the bytes of tobytes()); np.array pays one
+        # memcpy so that torch.from_numpy and in-place augmentations work on the result.
+        return np.array(image)
+    if mode == "L":
+        return gray2rgb(np.asarray(image))
+    if mode in _GRAY16_MODES:
+        # astype: skimage cannot scale big-endian ("I;16B") arrays; a no-op for native byte order.
+        gray16 = np.asarray(image).astype(np.uint16, copy=False)
+        return gray2rgb(img_as_ubyte(gray16))  # 0..65535 -> 0..255 by scaling, not clipping
+    if mode in ("I", "F"):
+        return gray2rgb(rescale_intensity(np.asarray(image), out_range=np.uint8))
+    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info):
+        # Composite onto black (premultiply) rather than drop alpha: the colour under a fully transparent
+        # pixel is undefined and encoders leave anything there (often the removed background), so dropping
+        # alpha would show the model invisible content; premultiplied, transparent always means black.
+        if mode != "RGBa":
+            image = (image if mode == "RGBA" else image.convert("RGBA")).convert("RGBa")
+        premultiplied = np.asarray(image)
+        return np.ascontiguousarray(premultiplied[..., :3])
+    # P, 1, CMYK, YCbCr, LAB, HSV, RGBX: Pillow's own conversions (CMYK naively, without ICC profiles).
+    return np.array(image.convert("RGB"))

@@ -1,0 +1,146 @@
+"""``ImageClassifier``: the LightningModule: forward, loss, metrics, and the optimizer with its parameter groups.
+
+It takes plain values only (names, numbers, lists, dicts), so ``ImageClassifier.load_from_checkpoint(path)``
+rebuilds it from the checkpoint alone, class names and preprocessing included, and every checkpoint loads with
+``torch.load(weights_only=True)``. Pretrained weights are not its business: ``run.py`` loads them into a new
+module, so reloading a checkpoint never downloads anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from pytorch_lightning import LightningModule
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+from transferlab.backbones import build_network
+from transferlab.finetuning import Strategy, hold_frozen_batchnorm
+from transferlab.param_groups import build_param_groups
+
+
+class ImageClassifier(LightningModule):
+    """A torchvision ResNet with a new head, trained according to a :class:`~transferlab.finetuning.Strategy`.
+
+    Args:
+        backbone: torchvision model name, e.g. ``resnet18``.
+        class_names: the classes in label order (sorted folder names); their number sizes the head.
+        strategy: the ``strategy`` config as a dict (see :class:`~transferlab.finetuning.Strategy`).
+        optimizer: a Hydra config with ``_partial_: true`` for a torch optimizer; its ``lr`` is the head's.
+        scheduler: a Hydra ``_partial_`` config of a ``transferlab.schedules`` factory, or ``None``.
+        head_hidden_dim, head_dropout: the head's optional hidden layer and dropout.
+        label_smoothing: cross-entropy label smoothing.
+        class_weights: one cross-entropy weight per class, or ``None``.
+        preprocessing: ``image_size``, ``mean``, ``std``, ``resize_ratio``: what inference must do to an image.
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: str,
+        class_names: list[str],
+        strategy: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        head_hidden_dim: int | None = None,
+        head_dropout: float = 0.0,
+        label_smoothing: float = 0.0,
+        class_weights: list[float] | None = None,
+        preprocessing: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.strategy = Strategy(**strategy)
+        self.net = build_network(backbone, self.num_classes, hidden_dim=head_hidden_dim, dropout=head_dropout)
+        if class_weights is not None and len(class_weights) != self.num_classes:
+            raise ValueError(
+                f"loss.class_weights has {len(class_weights)} entries but the data has {self.num_classes} classes"
+            )
+        self.register_buffer(
+            "class_weights", None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        )
+
+        metrics = {
+            "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+            "f1": MulticlassF1Score(self.num_classes, average="macro"),
+        }
+        if self.num_classes > 5:
+            metrics["acc_top5"] = MulticlassAccuracy(self.num_classes, top_k=5, average="micro")
+        collection = MetricCollection(metrics)
+        self.train_metrics = collection.clone(prefix="train/")
+        self.val_metrics = collection.clone(prefix="val/")
+        self.test_metrics = collection.clone(prefix="test/")
+        self.test_per_class_acc = MulticlassAccuracy(self.num_classes, average="none")
+        self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
+        self.test_report: dict[str, Any] = {}
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+    def train(self, mode: bool = True) -> ImageClassifier:
+        # Lightning switches the whole model to train mode after every validation; frozen BatchNorm must not
+        # follow (see finetuning.py).
+        super().train(mode)
+        if mode:
+            hold_frozen_batchnorm(self.net)
+        return self
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(
+            logits, labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
+        )
+        metrics.update(logits, labels)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(labels))
+        return loss if stage != "test" else logits
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, self.train_metrics, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        logits = self._shared_step(batch, self.test_metrics, "test")
+        self.test_per_class_acc.update(logits, batch[1])
+        self.test_confusion.update(logits, batch[1])
+
+    def on_test_epoch_start(self) -> None:
+        self.test_per_class_acc.reset()
+        self.test_confusion.reset()
+
+    def on_test_epoch_end(self) -> None:
+        # torchmetrics synchronises across DDP processes in compute(), so every rank sees the full test set.
+        per_class = self.test_per_class_acc.compute().tolist()
+        self.test_report = {
+            "per_class_acc": dict(zip(self.class_names, per_class, strict=True)),
+            "confusion_matrix": self.test_confusion.compute().tolist(),
+        }
+
+    def configure_optimizers(self) -> Any:
+        optimizer_factory = instantiate(self.hparams.optimizer)
+        lr = optimizer_factory.keywords.get("lr")
+        if lr is None:
+            raise ValueError("optimizer.lr is missing: the optimizer config must set the head's learning rate")
+        optimizer = optimizer_factory(build_param_groups(self.net, self.strategy, lr=lr))
+        if not self.hparams.scheduler:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(total_steps // max(self.trainer.max_epochs or 1, 1), 1)
+        scheduler = instantiate(self.hparams.scheduler)(
+            optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch
+        )
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

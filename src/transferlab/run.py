@@ -1,0 +1,158 @@
+"""``run(cfg)``: one training run from a composed config: data → model → Trainer → fit → test(best) → metrics.
+
+``train.py`` calls it under ``@hydra.main``; tests and sweeps call it the same way. It returns the run's metrics,
+the value a Hydra sweeper optimises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning import Trainer, seed_everything
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
+
+from transferlab.backbones import check_backbone_name, load_backbone_weights, normalization
+from transferlab.checkpoints import RandomStateCheckpoint, check_checkpoint_classes, resolve_ckpt_path
+from transferlab.data import FolderDataModule
+from transferlab.files import atomic_write_json
+from transferlab.finetuning import Finetuning, Strategy
+from transferlab.module import ImageClassifier
+from transferlab.splits import write_splits_csv
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+SPLITS_FILE = "splits.csv"
+
+
+def best_mixed_precision() -> str:
+    """bf16-mixed where the GPU supports it (Ampere and later), else 16-mixed; used by ``trainer=gpu``."""
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+OmegaConf.register_new_resolver("best_mixed_precision", best_mixed_precision, replace=True)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    output_dir = Path(cfg.paths.output_dir)
+    metrics_path = output_dir / METRICS_FILE
+    if cfg.ckpt_path == "auto" and metrics_path.is_file():
+        log.info("%s exists: this run already finished, skipping it (ckpt_path=auto)", metrics_path)
+        return json.loads(metrics_path.read_text())
+
+    strategy = validate(cfg)
+    seed_everything(cfg.seed, workers=True)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)
+
+    datamodule = build_datamodule(cfg, output_dir, ckpt_path)
+    rank_zero_only(write_splits_csv)(output_dir / SPLITS_FILE, datamodule.samples)
+
+    model = build_model(cfg, datamodule)
+    if ckpt_path is None:
+        # Fails here, before any training, when ImageNet weights cannot be downloaded.
+        load_backbone_weights(model.net, cfg.model.backbone, cfg.model.weights)
+    else:
+        check_checkpoint_classes(ckpt_path, datamodule.class_names)
+        log.info("Resuming from %s", ckpt_path)
+
+    trainer = build_trainer(cfg, strategy)
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    fit_seconds = time.perf_counter() - started
+    checkpoint = trainer.checkpoint_callback
+    if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
+        raise RuntimeError("Training produced no checkpoint: callbacks.model_checkpoint must stay enabled")
+    test_results = trainer.test(model, datamodule=datamodule, ckpt_path="best")[0]
+
+    metrics = {
+        "best_val_acc": float(checkpoint.best_model_score),
+        "best_ckpt": checkpoint.best_model_path,
+        "epochs": trainer.current_epoch,
+        "fit_seconds": round(fit_seconds, 3),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        **{key.replace("/", "_"): float(value) for key, value in test_results.items()},
+        "test_per_class_acc": model.test_report["per_class_acc"],
+        "test_confusion_matrix": model.test_report["confusion_matrix"],
+        "class_names": datamodule.class_names,
+    }
+    if trainer.is_global_zero:
+        atomic_write_json(metrics_path, metrics)
+        log.info("Test accuracy %.4f, best val accuracy %.4f; wrote %s", metrics["test_acc"],
+                 metrics["best_val_acc"], metrics_path)
+    return metrics
+
+
+def validate(cfg: DictConfig) -> Strategy:
+    """Checks that span config groups, before anything slow happens."""
+    check_backbone_name(cfg.model.backbone)
+    strategy = Strategy(**cfg.strategy)
+    weights = cfg.model.weights
+    if strategy.name == "scratch" and weights is not None:
+        raise ValueError(
+            f"strategy=scratch trains from random weights, but model.weights={weights}; "
+            "use strategy=finetune strategy.backbone_lr_scale=1 to train everything from pretrained weights"
+        )
+    if strategy.name != "scratch" and weights is None:
+        raise ValueError(f"strategy={strategy.name} needs pretrained weights: set model.weights (imagenet or a file)")
+    max_epochs = cfg.trainer.get("max_epochs")
+    if strategy.freeze_epochs and max_epochs is not None and 0 < max_epochs <= strategy.freeze_epochs:
+        raise ValueError(
+            f"strategy.freeze_epochs={strategy.freeze_epochs} >= trainer.max_epochs={max_epochs}: the backbone "
+            "would never unfreeze; lower freeze_epochs or use strategy=feature_extraction"
+        )
+    return strategy
+
+
+def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) -> FolderDataModule:
+    mean, std = normalization(cfg.model.backbone, cfg.model.weights)
+    splits_file = cfg.data.splits_file
+    if splits_file is None and ckpt_path is not None:
+        # A resumed run keeps the split it started with: the one saved beside its checkpoints' folder.
+        saved = ckpt_path.parent.parent / SPLITS_FILE
+        splits_file = str(saved) if saved.is_file() else None
+    datamodule = instantiate(
+        cfg.data,
+        splits_file=splits_file,
+        augment=OmegaConf.to_container(cfg.augment, resolve=True),
+        mean=mean,
+        std=std,
+        _convert_="all",
+    )
+    datamodule.setup("fit")
+    return datamodule
+
+
+def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifier:
+    class_weights = cfg.loss.class_weights
+    if class_weights == "balanced":
+        counts = datamodule.class_counts("train")
+        class_weights = [sum(counts) / (len(counts) * count) for count in counts]
+    elif class_weights is not None:
+        class_weights = [float(w) for w in class_weights]
+    return ImageClassifier(
+        backbone=cfg.model.backbone,
+        class_names=datamodule.class_names,
+        strategy=OmegaConf.to_container(cfg.strategy, resolve=True),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.scheduler else None,
+        head_hidden_dim=cfg.model.head.hidden_dim,
+        head_dropout=cfg.model.head.dropout,
+        label_smoothing=cfg.loss.label_smoothing,
+        class_weights=class_weights,
+        preprocessing=datamodule.preprocessing,
+    )
+
+
+def build_trainer(cfg: DictConfig, strategy: Strategy) -> Trainer:
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks += [Finetuning(strategy), RandomStateCheckpoint()]
+    loggers = [instantiate(lg) for lg in (cfg.logger or {}).values() if lg is not None]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -1,0 +1,110 @@
+"""Albumentations pipelines: the eval preset and the train preset built from the `augment` config group.
+
+Both take an HxWx3 uint8 RGB array (`transform(image=array)["image"]`) and give a float32 CHW tensor
+normalised with the backbone's mean and std. The presets themselves (none, light, strong) live only in
+`conf/augment/*.yaml`; this module just turns their keys into transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import albumentations as A
+from albumentations.pytorch import ToTensorV2
+
+
+def build_eval_transform(
+    *, image_size: int, mean: Sequence[float], std: Sequence[float], resize_ratio: float = 0.875
+) -> A.Compose:
+    """Resize the shorter side to `image_size / resize_ratio`, centre crop `image_size`, normalise.
+
+    `mean` and `std` are per channel in 0..1 units, as torchvision weights publish them.
+    """
+    return A.Compose([*_resize_centre_crop(image_size, resize_ratio), *_normalize(mean, std)])
+
+
+def build_train_transform(
+    *,
+    image_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    random_crop_scale: Sequence[float] | None,
+    hflip: float,
+    rot90: float,
+    color_jitter: float,
+    resize_ratio: float = 0.875,
+) -> A.Compose:
+    """Random (or eval-style) crop to `image_size`, optional flips/rotations/colour jitter, normalise.
+
+    Args:
+        image_size: side of the square output.
+        mean: per-channel mean in 0..1 units.
+        std: per-channel standard deviation in 0..1 units.
+        random_crop_scale: (min, max) fraction of the image area kept by `RandomResizedCrop`; None
+            crops like eval (shorter side to `image_size / resize_ratio`, centre crop).
+        hflip: probability of a horizontal flip.
+        rot90: probability of rotating by a random multiple of 90 degrees; that multiple may be 0, so
+            the image actually turns with probability `0.75 * rot90`.
+        color_jitter: strength of brightness, contrast and saturation jitter (hue gets a quarter of it,
+            at most 0.1), applied to 80% of images; 0 disables it.
+        resize_ratio: crop fraction of the eval-style crop used when `random_crop_scale` is None.
+    """
+    _check_probability("augment.hflip", hflip)
+    _check_probability("augment.rot90", rot90)
+    if color_jitter < 0:
+        raise ValueError(f"augment.color_jitter must be >= 0 (0 disables it), got {color_jitter}")
+
+    if random_crop_scale is None:
+        steps: list[A.BasicTransform] = _resize_centre_crop(image_size, resize_ratio)
+    else:
+        steps = [A.RandomResizedCrop(size=(image_size, image_size), scale=_crop_scale(random_crop_scale))]
+    if hflip > 0:
+        steps.append(A.HorizontalFlip(p=hflip))
+    if rot90 > 0:
+        steps.append(A.RandomRotate90(p=rot90))
+    if color_jitter > 0:
+        # Hue shifts recolour the whole image, so they get less than the others (as in SimCLR's recipe).
+        steps.append(
+            A.ColorJitter(
+                brightness=color_jitter,
+                contrast=color_jitter,
+                saturation=color_jitter,
+                hue=min(0.1, color_jitter / 4),
+                p=0.8,
+            )
+        )
+    return A.Compose([*steps, *_normalize(mean, std)])
+
+
+def _resize_centre_crop(image_size: int, resize_ratio: float) -> list[A.BasicTransform]:
+    if image_size < 1:
+        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
+    if not 0 < resize_ratio <= 1:
+        raise ValueError(f"resize_ratio must be in (0, 1] (the fraction kept by the centre crop), got {resize_ratio}")
+    return [
+        # INTER_AREA when shrinking: plain bilinear aliases badly on large photos (torchvision antialiases).
+        A.SmallestMaxSize(max_size=round(image_size / resize_ratio), area_for_downscale="image"),
+        A.CenterCrop(height=image_size, width=image_size),
+    ]
+
+
+def _normalize(mean: Sequence[float], std: Sequence[float]) -> list[A.BasicTransform]:
+    # tuple(float): Hydra hands over ListConfig, which albumentations' argument validation rejects.
+    return [
+        A.Normalize(mean=tuple(map(float, mean)), std=tuple(map(float, std)), max_pixel_value=255.0),
+        ToTensorV2(),
+    ]
+
+
+def _check_probability(key: str, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ValueError(f"{key} is a probability and must be in [0, 1], got {value}")
+
+
+def _crop_scale(scale: Sequence[float]) -> tuple[float, float]:
+    if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(
+            f"augment.random_crop_scale must be [min, max] with 0 < min <= max <= 1 (fractions of the image "
+            f"area), or null for no random crop; got {list(scale)}"
+        )
+    return float(scale[0]), float(scale[1])
