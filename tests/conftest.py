@@ -8,6 +8,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
+from pytorch_lightning import Callback
 from torchvision.models import resnet18
 
 from transferlab.demo import make_demo_dataset
@@ -65,3 +66,14 @@ def config(tmp_path: Path, shapes_root: Path, weights_file: Path):
         return make_config(output_dir or tmp_path / "run", shapes_root, *extra, *overrides)
 
     return _config
+
+
+class InterruptAtEpoch(Callback):
+    """Stands in for a killed process: raises when training reaches ``epoch``, after earlier checkpoints."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise InterruptedError(f"interrupted at epoch {self.epoch}")

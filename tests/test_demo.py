@@ -1,4 +1,4 @@
-"""Tests for transferlab.demo: layout, determinism, reuse, and the all-or-nothing appearance of the dataset."""
+"""Tests for transferlab.demo: layout, determinism, reuse, and the dataset appearing all at once."""
 
 from __future__ import annotations
 
@@ -112,7 +112,9 @@ def test_losing_a_race_keeps_the_winners_dataset(tmp_path: Path, monkeypatch: py
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "reference"]
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [({"images_per_class": 0}, "images_per_class"), ({"image_size": 8}, "image_size")])
+@pytest.mark.parametrize(
+    ("kwargs", "name"), [({"images_per_class": 0}, "images_per_class"), ({"image_size": 8}, "image_size")]
+)
 def test_rejects_bad_arguments(tmp_path: Path, kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         make_demo_dataset(tmp_path / "demo", **kwargs)

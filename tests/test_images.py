@@ -158,7 +158,7 @@ def test_truncated_jpeg_raises_value_error(tmp_path: Path) -> None:
 
 
 def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="ghost.png"):
+    with pytest.raises(FileNotFoundError, match=r"ghost\.png"):
         read_rgb(tmp_path / "ghost.png")
 
 

@@ -79,9 +79,7 @@ def test_rot90_rotates_by_multiples_of_90_degrees() -> None:
 
 def test_random_resized_crop_output_size_and_randomness() -> None:
     image = _asymmetric(50, 70)
-    train = build_train_transform(
-        image_size=SIZE, mean=MEAN, std=STD, **{**NONE, "random_crop_scale": [0.08, 1.0]}
-    )
+    train = build_train_transform(image_size=SIZE, mean=MEAN, std=STD, **{**NONE, "random_crop_scale": [0.08, 1.0]})
     train.set_random_seed(0)
     outs = [_apply(train, image) for _ in range(3)]
     assert all(out.shape == (3, SIZE, SIZE) and out.dtype == torch.float32 for out in outs)

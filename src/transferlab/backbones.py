@@ -31,9 +31,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def available_backbones() -> list[str]:
     """The torchvision ResNet-family model names this package can build."""
     return sorted(
-        name
-        for name in list_models(module=torchvision.models)
-        if name.startswith(("resnet", "resnext", "wide_resnet"))
+        name for name in list_models(module=torchvision.models) if name.startswith(("resnet", "resnext", "wide_resnet"))
     )
 
 
@@ -59,9 +57,7 @@ def build_head(in_features: int, num_classes: int, *, hidden_dim: int | None, dr
     return nn.Sequential(*layers)
 
 
-def build_network(
-    backbone: str, num_classes: int, *, hidden_dim: int | None = None, dropout: float = 0.0
-) -> nn.Module:
+def build_network(backbone: str, num_classes: int, *, hidden_dim: int | None = None, dropout: float = 0.0) -> nn.Module:
     """A randomly initialised ResNet with its 1000-class ``fc`` replaced by a new head sized from ``fc.in_features``.
 
     Weights are loaded separately (:func:`load_backbone_weights`), so a checkpoint can rebuild the architecture

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning import Callback
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +57,26 @@ class RandomStateCheckpoint(Callback):
     tensors and lists so checkpoints still load with ``weights_only=True``.
     """
 
-    def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
-
     def state_dict(self) -> dict[str, Any]:
         version, mt_state, gauss = random.getstate()
         _, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
         return {
             "torch": torch.get_rng_state(),
-            "numpy": [torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss), float(np_gauss)],
+            "numpy": [
+                torch.from_numpy(np_keys.astype(np.int64)),
+                int(np_pos),
+                int(np_has_gauss),
+                float(np_gauss),
+            ],
             "python": [version, list(mt_state), gauss],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Applied when the first resumed epoch starts, where the uninterrupted run stood when it saved.
-        self._pending = state_dict
-
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._pending is None:
-            return
-        state, self._pending = self._pending, None
-        torch.set_rng_state(state["torch"])
-        np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
+        # Lightning restores callbacks before the fit loop builds the first resumed epoch's data iterator (the
+        # sanity check in between runs under isolate_rng), so applying the states here gives that iterator the
+        # random stream the uninterrupted run had when it saved this checkpoint.
+        torch.set_rng_state(state_dict["torch"])
+        np_keys, np_pos, np_has_gauss, np_gauss = state_dict["numpy"]
         np.random.set_state(("MT19937", np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
-        version, mt_state, gauss = state["python"]
+        version, mt_state, gauss = state_dict["python"]
         random.setstate((version, tuple(mt_state), gauss))
-        log.info("Restored random state from the checkpoint")

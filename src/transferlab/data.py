@@ -161,7 +161,11 @@ class FolderDataModule(LightningDataModule):
             image_size=self.image_size, mean=self.mean, std=self.std, resize_ratio=self.resize_ratio
         )
         train_transform = build_train_transform(
-            image_size=self.image_size, mean=self.mean, std=self.std, **self.augment
+            image_size=self.image_size,
+            mean=self.mean,
+            std=self.std,
+            resize_ratio=self.resize_ratio,
+            **self.augment,
         )
         for split in SPLITS:
             transform = train_transform if split == "train" else eval_transform

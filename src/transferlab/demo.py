@@ -6,6 +6,7 @@ It lets the default training command run with nothing from the internet. Images 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,9 +25,7 @@ MARKER_NAME = ".transferlab-demo.json"
 _FORMAT_VERSION = 1
 
 
-def make_demo_dataset(
-    root: str | Path, *, images_per_class: int = 80, image_size: int = 64, seed: int = 0
-) -> Path:
+def make_demo_dataset(root: str | Path, *, images_per_class: int = 80, image_size: int = 64, seed: int = 0) -> Path:
     """Write `root/<class>/<class>_<i:04d>.png` for every class in `DEMO_CLASSES`, unless already there.
 
     A folder holding a demo dataset made with the same arguments is returned untouched; one made with other
@@ -93,10 +92,8 @@ def _move_into_place(tmp: Path, root: Path, spec: dict) -> None:
         return  # another process finished first while we were generating
     if marker is not None:
         # An older demo dataset: move it aside first, because rename only replaces an empty folder.
-        try:
+        with contextlib.suppress(FileNotFoundError):  # another process moved it aside first
             root.rename(stale)
-        except FileNotFoundError:
-            pass  # another process moved it aside first
     try:
         os.replace(tmp, root)
     except OSError as err:

@@ -12,6 +12,7 @@ have no gradient, so toggling ``requires_grad`` is all that freezing needs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from pytorch_lightning import Callback, LightningModule, Trainer
@@ -21,6 +22,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from transferlab.backbones import BACKBONE_STAGES, stage_modules
 
 STRATEGIES = ("scratch", "feature_extraction", "finetune")
+
+# Lightning warns about modules in eval mode when training starts; frozen BatchNorm is exactly that, on purpose.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)
 
 
 @dataclass(frozen=True)

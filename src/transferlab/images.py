@@ -13,9 +13,7 @@ from skimage.color import gray2rgb
 from skimage.exposure import rescale_intensity
 from skimage.util import img_as_ubyte
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-)
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 # Modes whose alpha channel is composited away; palette images join them when they carry transparency.
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})

@@ -67,7 +67,8 @@ class ImageClassifier(LightningModule):
                 f"loss.class_weights has {len(class_weights)} entries but the data has {self.num_classes} classes"
             )
         self.register_buffer(
-            "class_weights", None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+            "class_weights",
+            None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
         )
 
         metrics = {
@@ -98,9 +99,7 @@ class ImageClassifier(LightningModule):
     def _shared_step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
         images, labels = batch
         logits = self(images)
-        loss = F.cross_entropy(
-            logits, labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
-        )
+        loss = F.cross_entropy(logits, labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
         metrics.update(logits, labels)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(labels))

@@ -25,7 +25,7 @@ from transferlab.data import FolderDataModule
 from transferlab.files import atomic_write_json
 from transferlab.finetuning import Finetuning, Strategy
 from transferlab.module import ImageClassifier
-from transferlab.splits import write_splits_csv
+from transferlab.splits import scan_folder, write_splits_csv
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         # Fails here, before any training, when ImageNet weights cannot be downloaded.
         load_backbone_weights(model.net, cfg.model.backbone, cfg.model.weights)
     else:
-        check_checkpoint_classes(ckpt_path, datamodule.class_names)
         log.info("Resuming from %s", ckpt_path)
 
     trainer = build_trainer(cfg, strategy)
@@ -70,7 +69,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = trainer.checkpoint_callback
     if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
         raise RuntimeError("Training produced no checkpoint: callbacks.model_checkpoint must stay enabled")
-    test_results = trainer.test(model, datamodule=datamodule, ckpt_path="best")[0]
+    test_results = trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint.best_model_path)[0]
 
     metrics = {
         "best_val_acc": float(checkpoint.best_model_score),
@@ -85,8 +84,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     if trainer.is_global_zero:
         atomic_write_json(metrics_path, metrics)
-        log.info("Test accuracy %.4f, best val accuracy %.4f; wrote %s", metrics["test_acc"],
-                 metrics["best_val_acc"], metrics_path)
+        log.info(
+            "Test accuracy %.4f, best val accuracy %.4f; wrote %s",
+            metrics["test_acc"],
+            metrics["best_val_acc"],
+            metrics_path,
+        )
     return metrics
 
 
@@ -126,6 +129,10 @@ def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) 
         std=std,
         _convert_="all",
     )
+    if ckpt_path is not None:
+        # Before the saved split is read: a checkpoint from other data fails with both class lists named.
+        datamodule.prepare_data()
+        check_checkpoint_classes(ckpt_path, scan_folder(datamodule.root).class_names)
     datamodule.setup("fit")
     return datamodule
 

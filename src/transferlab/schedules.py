@@ -23,7 +23,7 @@ def warmup_cosine(
     min_lr_factor: float = 0.0,
 ) -> dict[str, Any]:
     """Linear warm-up for ``warmup_epochs``, then cosine annealing to ``min_lr_factor`` × lr, stepped per batch."""
-    warmup_steps = min(int(round(warmup_epochs * steps_per_epoch)), max(total_steps - 1, 0))
+    warmup_steps = min(round(warmup_epochs * steps_per_epoch), max(total_steps - 1, 0))
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     cosine = lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=max(total_steps - warmup_steps, 1), eta_min=min(base_lrs) * min_lr_factor
@@ -48,7 +48,10 @@ def step(
     optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, step_epochs: int = 10, gamma: float = 0.1
 ) -> dict[str, Any]:
     """Multiply every rate by ``gamma`` every ``step_epochs`` epochs."""
-    return {"scheduler": lr_scheduler.StepLR(optimizer, step_size=step_epochs, gamma=gamma), "interval": "epoch"}
+    return {
+        "scheduler": lr_scheduler.StepLR(optimizer, step_size=step_epochs, gamma=gamma),
+        "interval": "epoch",
+    }
 
 
 def plateau(

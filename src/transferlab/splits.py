@@ -4,12 +4,10 @@ The split is data, written once: it is computed from (file list, fractions, seed
 read back on resume, by eval and by every job of a sweep, so all of them see the identical split.
 """
 
-import contextlib
 import csv
 import io
 import math
 import os
-import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -19,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from transferlab.files import atomic_write_text
 from transferlab.images import is_image_file
 
 SPLITS = ("train", "val", "test")
@@ -68,12 +67,7 @@ def scan_folder(root: str | Path) -> Scan:
                     "Every class needs training images: add them to train/ or remove these folders."
                 )
         class_names = sorted(by_split["train"])
-        items = [
-            (path, label, split)
-            for split in given
-            for label, paths in by_split[split].items()
-            for path in paths
-        ]
+        items = [(path, label, split) for split in given for label, paths in by_split[split].items() for path in paths]
     else:
         classes = _scan_classes(root, "")
         class_names = sorted(classes)
@@ -131,9 +125,7 @@ def _image_paths(class_dir: Path, rel: str) -> list[str]:
     return found
 
 
-def stratified_split(
-    items: Iterable[Item], *, val_fraction: float, test_fraction: float, seed: int
-) -> list[Sample]:
+def stratified_split(items: Iterable[Item], *, val_fraction: float, test_fraction: float, seed: int) -> list[Sample]:
     """Assigns every item to train, val or test, per class.
 
     Items whose split is given (layout B) keep it. Each split not given as a folder is drawn from each class's
@@ -209,23 +201,7 @@ def write_splits_csv(path: str | Path, samples: Iterable[Sample]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     writer.writerows((s.path, s.label, s.split) for s in samples)
-    _atomic_write_text(Path(path), buffer.getvalue())
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden temp file in the same folder, so os.replace is a rename within one filesystem.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    atomic_write_text(Path(path), buffer.getvalue())
 
 
 def read_splits_csv(path: str | Path, root: str | Path) -> list[Sample]:
@@ -247,17 +223,14 @@ def read_splits_csv(path: str | Path, root: str | Path) -> list[Sample]:
                 continue
             if len(row) != 3 or not row[0] or not row[1] or row[2] not in SPLITS:
                 raise ValueError(
-                    f"{path}, line {line}: expected path,class,split with split one of {list(SPLITS)}, "
-                    f"got {row}."
+                    f"{path}, line {line}: expected path,class,split with split one of {list(SPLITS)}, got {row}."
                 )
             samples.append(Sample(*row))
     if not samples:
         raise ValueError(f"{path} lists no images: delete it or set data.splits_file=null to recompute.")
     duplicates = sorted(p for p, count in Counter(s.path for s in samples).items() if count > 1)
     if duplicates:
-        raise ValueError(
-            f"{path} lists {len(duplicates)} path(s) twice, e.g. {duplicates[:10]}: fix the file."
-        )
+        raise ValueError(f"{path} lists {len(duplicates)} path(s) twice, e.g. {duplicates[:10]}: fix the file.")
     missing = [s.path for s in samples if not os.path.isfile(os.path.join(root, s.path))]
     if missing:
         raise FileNotFoundError(
@@ -282,9 +255,7 @@ def load_or_make_splits(
     """
     if splits_file is None:
         class_names, items = scan_folder(root)
-        return class_names, stratified_split(
-            items, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
-        )
+        return class_names, stratified_split(items, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     samples = read_splits_csv(splits_file, root)
     class_names = scan_folder(root).class_names
     unknown = sorted({s.label for s in samples} - set(class_names))

@@ -5,14 +5,11 @@ regenerate summary.csv for any sweep folder (e.g. one that was interrupted).
 """
 
 import argparse
-import contextlib
 import csv
 import io
 import json
 import logging
-import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from transferlab.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +80,8 @@ def write_summary_csv(sweep_dir: str | Path, rows: list[dict[str, Any]]) -> Path
     writer.writeheader()
     writer.writerows(rows)
     path = Path(sweep_dir) / "summary.csv"
-    _atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
     return path
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    # A hidden temp file in the same folder, so os.replace is a rename within one filesystem.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def print_summary(rows: list[dict[str, Any]], console: Console | None = None) -> None:

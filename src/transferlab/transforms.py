@@ -7,7 +7,12 @@ normalised with the backbone's mean and std. The presets themselves (none, light
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+
+# albumentations asks PyPI for a newer version on import, blocking up to 2 s and warning when offline;
+# training must not depend on the network. setdefault: a user's own choice wins.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A
 from albumentations.pytorch import ToTensorV2

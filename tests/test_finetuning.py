@@ -1,0 +1,148 @@
+"""Strategies: which stages train when, and that frozen really means frozen (weights and BatchNorm statistics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from pytorch_lightning import Callback
+
+from transferlab.backbones import stage_modules
+from transferlab.finetuning import Strategy, hold_frozen_batchnorm, set_trainable_stages
+from transferlab.module import ImageClassifier
+from transferlab.run import build_datamodule, build_model, build_trainer, validate
+
+ALL = {"stem", "layer1", "layer2", "layer3", "layer4", "head"}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "epoch", "expected"),
+    [
+        (Strategy("scratch"), 0, ALL),
+        (Strategy("feature_extraction"), 50, {"head"}),
+        (Strategy("finetune"), 0, ALL),
+        (Strategy("finetune", freeze_epochs=2), 1, {"head"}),
+        (Strategy("finetune", freeze_epochs=2), 2, ALL),
+        (Strategy("finetune", unfreeze_from="layer3"), 0, {"head", "layer3", "layer4"}),
+        (Strategy("finetune", freeze_epochs=1, unfreeze_every=2), 0, {"head"}),
+        (Strategy("finetune", freeze_epochs=1, unfreeze_every=2), 2, {"head", "layer4"}),
+        (Strategy("finetune", freeze_epochs=1, unfreeze_every=2), 3, {"head", "layer4", "layer3"}),
+        (
+            Strategy("finetune", freeze_epochs=1, unfreeze_every=2, unfreeze_from="layer3"),
+            99,
+            {"head", "layer4", "layer3"},
+        ),
+    ],
+)
+def test_trainable_stages(strategy: Strategy, epoch: int, expected: set[str]) -> None:
+    assert strategy.trainable_stages(epoch) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"name": "freeze"}, "strategy.name='freeze'"),
+        ({"name": "finetune", "unfreeze_from": "layer5"}, "strategy.unfreeze_from='layer5'"),
+        ({"name": "finetune", "backbone_lr_scale": 0}, "strategy.backbone_lr_scale=0"),
+        ({"name": "finetune", "layer_decay": 1.5}, "strategy.layer_decay=1.5"),
+        ({"name": "scratch", "freeze_epochs": 2}, "strategy=scratch"),
+    ],
+)
+def test_bad_strategy_settings_name_the_key(kwargs: dict, key: str) -> None:
+    with pytest.raises(ValueError, match=key.replace(".", r"\.").replace("[", r"\[")):
+        Strategy(**kwargs)
+
+
+def test_freeze_epochs_beyond_max_epochs_is_refused(config) -> None:
+    cfg = config("strategy=finetune", "strategy.freeze_epochs=2", "trainer.max_epochs=2")
+    with pytest.raises(ValueError, match=r"strategy.freeze_epochs=2 >= trainer.max_epochs=2"):
+        validate(cfg)
+
+
+def test_frozen_batchnorm_stays_in_eval_mode_after_train() -> None:
+    model = ImageClassifier(
+        backbone="resnet18", class_names=["a", "b"], strategy={"name": "feature_extraction"}, optimizer={}
+    )
+    set_trainable_stages(model.net, {"head"})
+    model.train()
+    batchnorms = [m for m in model.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert batchnorms and not any(bn.training for bn in batchnorms)
+    assert model.net.fc.training
+    set_trainable_stages(model.net, ALL)
+    model.train()
+    assert all(bn.training for bn in batchnorms)
+    model.eval()
+    hold_frozen_batchnorm(model.net)
+    assert not any(bn.training for bn in batchnorms)
+
+
+def snapshot(net: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """Every parameter and BatchNorm buffer of every stage, copied."""
+    return {
+        stage: {f"{i}.{k}": v.detach().clone() for i, m in enumerate(modules) for k, v in m.state_dict().items()}
+        for stage, modules in stage_modules(net).items()
+    }
+
+
+def changed_stages(before: dict, after: dict) -> set[str]:
+    return {
+        stage
+        for stage in before
+        if any(not torch.equal(before[stage][k], after[stage][k]) for k in before[stage] if "num_batches" not in k)
+    }
+
+
+class EpochRecorder(Callback):
+    """Records the trainable stages at each epoch start and the network state at each epoch end."""
+
+    def __init__(self) -> None:
+        self.trainable: list[set[str]] = []
+        self.states: list[dict] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.trainable.append(
+            {
+                s
+                for s, mods in stage_modules(pl_module.net).items()
+                if all(p.requires_grad for m in mods for p in m.parameters())
+            }
+        )
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.states.append(snapshot(pl_module.net))
+
+
+def train(cfg, tmp_path: Path) -> tuple[dict, EpochRecorder]:
+    """The real wiring of run.py (data, model, weights, callbacks, Trainer), with a recorder attached."""
+    strategy = validate(cfg)
+    datamodule = build_datamodule(cfg, tmp_path, None)
+    model = build_model(cfg, datamodule)
+    from transferlab.backbones import load_backbone_weights
+
+    load_backbone_weights(model.net, cfg.model.backbone, cfg.model.weights)
+    initial = snapshot(model.net)
+    trainer = build_trainer(cfg, strategy)
+    recorder = EpochRecorder()
+    trainer.callbacks.append(recorder)
+    trainer.fit(model, datamodule=datamodule)
+    return initial, recorder
+
+
+def test_feature_extraction_changes_only_the_head(config, tmp_path: Path) -> None:
+    initial, recorder = train(config("strategy=feature_extraction"), tmp_path)
+    assert changed_stages(initial, recorder.states[-1]) == {"head"}  # BN running stats included
+    assert recorder.trainable == [{"head"}, {"head"}]
+
+
+def test_finetune_warm_up_then_unfreezes_on_time(config, tmp_path: Path) -> None:
+    cfg = config("strategy=finetune", "strategy.freeze_epochs=1", "trainer.max_epochs=2")
+    initial, recorder = train(cfg, tmp_path)
+    assert recorder.trainable == [{"head"}, ALL]
+    assert changed_stages(initial, recorder.states[0]) == {"head"}
+    assert changed_stages(recorder.states[0], recorder.states[1]) == ALL
+
+
+def test_unfreeze_from_leaves_earlier_stages_untouched(config, tmp_path: Path) -> None:
+    initial, recorder = train(config("strategy=finetune", "strategy.unfreeze_from=layer3"), tmp_path)
+    assert changed_stages(initial, recorder.states[-1]) == {"layer3", "layer4", "head"}
