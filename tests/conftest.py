@@ -28,7 +28,6 @@ FAST_OVERRIDES = [
     "+trainer.enable_model_summary=false",
     "+trainer.enable_progress_bar=false",
     "~callbacks.progress_bar",
-    "scheduler.warmup_epochs=0",
 ]
 
 
