@@ -48,12 +48,24 @@ def test_optimizers_instantiate_on_param_groups(config, optimizer: str) -> None:
     assert built.param_groups[0]["lr"] == 0.5  # the group's rate wins over the config's default
 
 
-@pytest.mark.parametrize("scheduler", options("scheduler"))
+@pytest.mark.parametrize("scheduler", [s for s in options("scheduler") if s != "none"])
 def test_schedulers_instantiate(config, scheduler: str) -> None:
     cfg = config(f"scheduler={scheduler}")
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     built = instantiate(cfg.scheduler)(optimizer, total_steps=10, steps_per_epoch=5)
     assert built["interval"] in {"step", "epoch"}
+
+
+def test_scheduler_none_keeps_rates_constant(config, shapes_root: Path) -> None:
+    from transferlab.data import FolderDataModule
+    from transferlab.run import build_model
+
+    cfg = config("scheduler=none")
+    datamodule = FolderDataModule(str(shapes_root), num_workers=0, augment=dict(cfg.augment))
+    datamodule.setup()
+    model = build_model(cfg, datamodule)
+    assert model.hparams.scheduler is None
+    assert isinstance(model.configure_optimizers(), torch.optim.SGD)
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))

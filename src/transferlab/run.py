@@ -149,7 +149,7 @@ def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifie
         class_names=datamodule.class_names,
         strategy=OmegaConf.to_container(cfg.strategy, resolve=True),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.scheduler else None,
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
         head_hidden_dim=cfg.model.head.hidden_dim,
         head_dropout=cfg.model.head.dropout,
         label_smoothing=cfg.loss.label_smoothing,
