@@ -72,13 +72,13 @@ def train(*args: str, env: dict[str, str], cwd: Path, timeout: float = TIMEOUT) 
 
 
 def assert_succeeded(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, (
-        f"train.py exited with {result.returncode}; stderr tail:\n{result.stderr[-STDERR_TAIL:]}"
-    )
+    code = result.returncode  # a plain int, so that a failure shows the stderr tail, not the whole output
+    assert code == 0, f"train.py exited with {result.returncode}; stderr tail:\n{result.stderr[-STDERR_TAIL:]}"
 
 
 def assert_failed(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode != 0, f"train.py succeeded where it should fail; stdout tail:\n{result.stdout[-2000:]}"
+    code = result.returncode
+    assert code != 0, f"train.py succeeded where it should fail; stdout tail:\n{result.stdout[-2000:]}"
 
 
 def read_metrics(run_dir: Path) -> dict:
@@ -124,7 +124,7 @@ def env(tmp_path: Path, torch_home: Path) -> dict[str, str]:
 
 
 def test_readme_train_command(tmp_path, env):
-    # The README's first command, `uv run train.py`: the default config on the built-in demo dataset.
+    # The README's quick-start command, `uv run train.py`: the default config on the built-in demo dataset.
     run_dir = tmp_path / "run"
     assert_succeeded(train(*SHRINK, f"hydra.run.dir={run_dir}", env=env, cwd=tmp_path))
 
