@@ -4,12 +4,20 @@ import hydra
 from omegaconf import DictConfig
 
 from transferlab.run import run
+from transferlab.sweep import record_failure
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     # The returned value is what Hydra sweepers (e.g. Optuna) optimise.
-    return run(cfg)["best_val_acc"]
+    try:
+        return run(cfg)["best_val_acc"]
+    except Exception as error:
+        # error.txt in the job dir feeds summary.csv; in a multirun, NaN (a failed trial to Optuna) lets the
+        # other jobs run, where Hydra's basic launcher would abort the whole sweep on the exception.
+        if not record_failure(cfg.paths.output_dir, error):
+            raise
+        return float("nan")
 
 
 if __name__ == "__main__":

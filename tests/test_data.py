@@ -91,3 +91,19 @@ def test_bad_loader_settings_name_the_key(shapes_root: Path) -> None:
         FolderDataModule(str(shapes_root), num_workers=-1)
     with pytest.raises(ValueError, match=r"data.batch_size=0"):
         FolderDataModule(str(shapes_root), batch_size=0)
+
+
+def test_train_batches_are_full_so_batchnorm_never_sees_one_image(shapes_root: Path) -> None:
+    dm = FolderDataModule(
+        str(shapes_root),
+        image_size=32,
+        batch_size=4,
+        num_workers=0,
+        augment=LIGHT,
+        val_fraction=0.2,
+        test_fraction=0.2,
+    )
+    dm.setup()
+    assert len(dm.datasets["train"]) == 45  # 11 batches of 4 and one image left over
+    assert [len(labels) for _, labels in dm.train_dataloader()] == [4] * 11
+    assert sum(len(labels) for _, labels in dm.val_dataloader()) == 15  # evaluation keeps every image

@@ -1,17 +1,22 @@
-"""Checkpoints: which one a run resumes from, what a checkpoint says about its classes, and the random state
-that travels inside it so a resumed run continues the same random stream.
+"""Checkpoints: which one a run resumes from, what a checkpoint says about its classes, the random state that
+travels inside it so a resumed run continues the same random stream, and how checkpoint files are written
+(atomically) and read (``weights_only=True``).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from pytorch_lightning import Callback
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +36,63 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> Path | None:
     return path
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     """A Lightning checkpoint, read with ``weights_only=True``: plain data only, never code."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
     except Exception as error:  # unpickling fails in many types; all mean "not a checkpoint we trust"
-        raise ValueError(f"{path} could not be loaded as a checkpoint with weights_only=True: {error}") from None
+        raise ValueError(
+            f"{path} could not be loaded as a checkpoint with weights_only=True (tensors and plain data only; a "
+            f"file that needs more may run code when loaded, so it is refused): {error}"
+        ) from None
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Writes checkpoints atomically and reads them with ``weights_only=True`` only.
+
+    Lightning 2.6 writes through an fsspec transaction: ``torch.save`` into a file made by ``tempfile.mkstemp()`` in
+    the system temp folder, then ``shutil.move`` onto the target. When the temp folder is on another file system than
+    the run dir (a tmpfs ``/tmp``, a network or scratch disk for outputs) that move is a copy into the target, so a
+    kill or a full disk during it leaves a half-written ``last.ckpt`` that the next ``ckpt_path=auto`` cannot load;
+    nothing is fsynced, and a killed save leaves its temp file behind in ``/tmp``. Here the temporary file lives
+    beside the target (same file system, so ``os.replace`` is atomic), is fsynced before the rename, and is removed
+    on failure.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("SafeCheckpointIO.save_checkpoint takes no storage_options")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{path.name}."
+        for stale in path.parent.glob(f"{prefix}*.tmp"):  # left by a save that was killed
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, path)
+        except BaseException as error:
+            Path(tmp).unlink(missing_ok=True)
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise OSError(
+                    error.errno,
+                    f"cannot write checkpoint {path} ({error.strerror}); the previous checkpoint there is intact: "
+                    "free space (or make the folder writable), then re-run the same command with ckpt_path=auto "
+                    "to resume from it",
+                ) from error
+            raise
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        if weights_only is False:
+            raise ValueError(f"refusing to load {path} with weights_only=False: checkpoints may not carry code")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Checkpoint file not found: {path}")
+        return load_checkpoint(Path(path), map_location=map_location)
 
 
 def check_checkpoint_classes(path: Path, class_names: list[str]) -> None:

@@ -16,8 +16,16 @@ from typing import Any
 import albumentations as A
 import torch
 from pytorch_lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import Dataset, WeightedRandomSampler
 
+from transferlab.bad_images import (
+    SkippingDataLoader,
+    Unreadable,
+    bad_images_error,
+    find_bad_images,
+    resolve_verify,
+    write_skipped_csv,
+)
 from transferlab.demo import make_demo_dataset
 from transferlab.images import read_rgb
 from transferlab.splits import Sample, load_or_make_splits
@@ -39,18 +47,31 @@ class ImageFileDataset(Dataset):
         transform: A.Compose,
         *,
         random: bool = False,
+        bad_images: str = "error",
     ) -> None:
         self.root = root
         self.paths = [s.path for s in samples]
         self.labels = [class_to_idx[s.label] for s in samples]
         self.transform = transform
         self.random = random
+        self.bad_images = bad_images
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = read_rgb(self.root / self.paths[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | Unreadable:
+        path = self.paths[index]
+        try:
+            image = read_rgb(self.root / path)
+        except (ValueError, FileNotFoundError) as error:  # deleted or damaged since the scan
+            if self.bad_images == "skip":
+                if isinstance(error, FileNotFoundError):
+                    return Unreadable(path, "file no longer exists")
+                return Unreadable(path, str(error).removeprefix(f"cannot read image {self.root / path}: "))
+            raise ValueError(
+                f"{error} (found while loading a batch). Fix or remove the file, or set data.bad_images=skip "
+                "to leave unreadable files out of training."
+            ) from None
         if self.random:
             # albumentations' Compose keeps a generator of its own: seed_everything does not reach it and every
             # forked worker would hold the same copy. Seeding it per sample from torch's stream (which the
@@ -79,6 +100,9 @@ class FolderDataModule(LightningDataModule):
         mean, std: input normalisation, from the backbone's weights.
         resize_ratio: eval resizes the shorter side to ``image_size / resize_ratio`` before the centre crop.
         demo: arguments of ``make_demo_dataset``; when given, ``root`` is generated on first use.
+        bad_images: ``skip`` or ``error``: what an unreadable image file does (see ``bad_images.py``).
+        verify: ``auto``, ``none``, ``header`` or ``full``: how files are checked before training.
+        skipped_file: where skipped files are listed (``skipped_images.csv`` in the run dir); None: only logged.
     """
 
     def __init__(
@@ -98,8 +122,15 @@ class FolderDataModule(LightningDataModule):
         std: Sequence[float] = (0.229, 0.224, 0.225),
         resize_ratio: float = 0.875,
         demo: dict[str, Any] | None = None,
+        bad_images: str = "skip",
+        verify: str = "auto",
+        skipped_file: str | None = None,
     ) -> None:
         super().__init__()
+        self.verify = resolve_verify(bad_images, verify)
+        self.bad_images = bad_images
+        self.skipped_file = None if skipped_file is None else Path(skipped_file)
+        self.skipped: dict[str, str] = {}  # path relative to root -> reason, found by the scan or by a loader
         if num_workers == "auto":
             num_workers = default_num_workers()
         if not isinstance(num_workers, int) or num_workers < 0:
@@ -151,6 +182,7 @@ class FolderDataModule(LightningDataModule):
             test_fraction=self.test_fraction,
             seed=self.split_seed,
             splits_file=self.splits_file,
+            exclude=self._find_bad_images,
         )
         if not any(s.split == "val" for s in self.samples):
             raise ValueError(
@@ -171,7 +203,7 @@ class FolderDataModule(LightningDataModule):
             transform = train_transform if split == "train" else eval_transform
             split_samples = [s for s in self.samples if s.split == split]
             self.datasets[split] = ImageFileDataset(
-                self.root, split_samples, class_to_idx, transform, random=split == "train"
+                self.root, split_samples, class_to_idx, transform, random=split == "train", bad_images=self.bad_images
             )
         log.info(
             "%s: %d classes; %s",
@@ -180,22 +212,55 @@ class FolderDataModule(LightningDataModule):
             ", ".join(f"{split} {len(self.datasets[split])}" for split in SPLITS),
         )
 
+    def _find_bad_images(self, paths: list[str]) -> list[str]:
+        """The paths to leave out of the split: unreadable files under ``bad_images=skip``; raises under ``error``."""
+        if self.verify == "none":
+            return []
+        bad = find_bad_images(self.root, paths, full=self.verify == "full")
+        if bad and self.bad_images == "error":
+            raise bad_images_error(self.root, bad)
+        self._record_skipped(bad)
+        return list(bad)
+
+    def _record_skipped(self, found: dict[str, str]) -> None:
+        new = {path: reason for path, reason in found.items() if path not in self.skipped}
+        if not new:
+            return
+        self.skipped.update(new)
+        for path, reason in new.items():
+            log.warning("Skipping unreadable image %s: %s", self.root / path, reason)
+        if self.skipped_file is not None:
+            write_skipped_csv(self.skipped_file, new)
+        log.warning(
+            "%d unreadable image(s) left out so far%s",
+            len(self.skipped),
+            f"; listed in {self.skipped_file}" if self.skipped_file else "",
+        )
+
+    def _on_unreadable(self, bad: list[Unreadable]) -> None:
+        self._record_skipped({item.path: item.reason for item in bad})
+
     def class_counts(self, split: str = "train") -> list[int]:
         counts = Counter(s.label for s in self.samples if s.split == split)
         return [counts[name] for name in self.class_names]
 
-    def _loader(self, split: str, *, shuffle: bool = False, sampler=None) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
+    def _loader(self, split: str, *, shuffle: bool = False, sampler=None) -> SkippingDataLoader:
+        dataset = self.datasets[split]
+        return SkippingDataLoader(
+            dataset,
+            on_unreadable=self._on_unreadable,
             batch_size=self.batch_size,
             shuffle=shuffle,
             sampler=sampler,
+            # A last training batch of one image makes BatchNorm fail in train mode (one value per channel), and
+            # tiny last batches give noisy steps; the images dropped differ every epoch, since train reshuffles.
+            drop_last=split == "train" and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> SkippingDataLoader:
         if not self.balanced_sampler:
             return self._loader("train", shuffle=True)
         counts = self.class_counts("train")
@@ -203,10 +268,10 @@ class FolderDataModule(LightningDataModule):
         sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
         return self._loader("train", sampler=sampler)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> SkippingDataLoader:
         return self._loader("val")
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> SkippingDataLoader:
         if not self.datasets["test"]:
             raise ValueError(f"The test split of {self.root} is empty: set data.test_fraction > 0 or add test/")
         return self._loader("test")

@@ -1,24 +1,27 @@
-"""Writing run files (metrics, splits, summaries) atomically, so a kill never leaves half a file."""
+"""Writing run files atomically, so a kill never leaves half a file; checking an output folder can be written."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, *, errors: str = "strict") -> Path:
     """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
 
     The rename is atomic on POSIX and Windows, so readers see the old file or the new one, never a mix.
+    ``errors="surrogateescape"`` writes file names that are not valid UTF-8 back as their original bytes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
@@ -31,3 +34,30 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def check_output_dir(folder: str | os.PathLike, *, need_bytes: int, key: str = "hydra.run.dir") -> None:
+    """Fails before training when `folder` cannot be written or has less than `need_bytes` free.
+
+    Writing a probe file is the only reliable test: permissions alone say nothing about read-only mounts, and
+    root passes every permission check.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise OSError(
+            error.errno,
+            f"output folder {str(folder)!r} is not writable ({error.strerror or error}): make it writable or point "
+            f"{key} at a folder you can write to",
+        ) from error
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes:
+        raise OSError(
+            errno.ENOSPC,
+            f"output folder {str(folder)!r} has {free / 2**20:.0f} MiB free, but this run needs about "
+            f"{need_bytes / 2**20:.0f} MiB for its checkpoints: free some space or point {key} at another disk",
+        )

@@ -50,6 +50,17 @@ class Strategy:
     layer_decay: float | None = None
 
     def __post_init__(self) -> None:
+        # Types first: a string from the command line ("two") would otherwise fail later, deep in a comparison.
+        for key in ("freeze_epochs", "unfreeze_every"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"strategy.{key}={value!r} must be an integer >= 0")
+        for key in ("backbone_lr_scale", "layer_decay"):
+            value = getattr(self, key)
+            if not (value is None and key == "layer_decay") and (
+                not isinstance(value, int | float) or isinstance(value, bool)
+            ):
+                raise ValueError(f"strategy.{key}={value!r} must be a number")
         if self.name not in STRATEGIES:
             raise ValueError(f"strategy.name={self.name!r} is not a strategy; choose one of: {', '.join(STRATEGIES)}")
         if self.unfreeze_from not in BACKBONE_STAGES:
@@ -58,7 +69,10 @@ class Strategy:
                 f"{', '.join(BACKBONE_STAGES)}"
             )
         if self.freeze_epochs < 0 or self.unfreeze_every < 0:
-            raise ValueError("strategy.freeze_epochs and strategy.unfreeze_every must be >= 0")
+            raise ValueError(
+                f"strategy.freeze_epochs={self.freeze_epochs} and strategy.unfreeze_every={self.unfreeze_every} "
+                "must be >= 0"
+            )
         if not self.backbone_lr_scale > 0:
             raise ValueError(f"strategy.backbone_lr_scale={self.backbone_lr_scale} must be > 0")
         if self.layer_decay is not None and not 0 < self.layer_decay <= 1:

@@ -20,12 +20,20 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
 from transferlab.backbones import check_backbone_name, load_backbone_weights, normalization
-from transferlab.checkpoints import RandomStateCheckpoint, check_checkpoint_classes, resolve_ckpt_path
+from transferlab.bad_images import SKIPPED_FILE
+from transferlab.checkpoints import (
+    RandomStateCheckpoint,
+    SafeCheckpointIO,
+    check_checkpoint_classes,
+    resolve_ckpt_path,
+)
 from transferlab.data import FolderDataModule
-from transferlab.files import atomic_write_json
+from transferlab.evaluation import write_run_plots
+from transferlab.files import atomic_write_json, check_output_dir
 from transferlab.finetuning import Finetuning, Strategy
 from transferlab.module import ImageClassifier
 from transferlab.splits import scan_folder, write_splits_csv
+from transferlab.validation import check_config
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     rank_zero_only(write_splits_csv)(output_dir / SPLITS_FILE, datamodule.samples)
 
     model = build_model(cfg, datamodule)
+    # best + last checkpoint + the temporary file of an atomic save, each weights plus optimizer state (<= 2x).
+    state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    check_output_dir(output_dir, need_bytes=9 * state_bytes)
     if ckpt_path is None:
         # Fails here, before any training, when ImageNet weights cannot be downloaded.
         load_backbone_weights(model.net, cfg.model.backbone, cfg.model.weights)
@@ -64,12 +75,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     trainer = build_trainer(cfg, strategy)
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - started
     checkpoint = trainer.checkpoint_callback
     if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
         raise RuntimeError("Training produced no checkpoint: callbacks.model_checkpoint must stay enabled")
-    test_results = trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint.best_model_path)[0]
+    best = checkpoint.best_model_path
+    test_results = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
 
     metrics = {
         "best_val_acc": float(checkpoint.best_model_score),
@@ -81,6 +93,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "test_per_class_acc": model.test_report["per_class_acc"],
         "test_confusion_matrix": model.test_report["confusion_matrix"],
         "class_names": datamodule.class_names,
+        "skipped_images": len(datamodule.skipped),
     }
     if trainer.is_global_zero:
         atomic_write_json(metrics_path, metrics)
@@ -90,11 +103,25 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             metrics["best_val_acc"],
             metrics_path,
         )
+        if cfg.plots.enabled:  # model holds the best checkpoint's weights since trainer.test loaded them
+            augment = OmegaConf.to_container(cfg.augment, resolve=True)
+            plots = write_run_plots(
+                output_dir,
+                model,
+                datamodule.root,
+                datamodule.samples,
+                metrics,
+                augment=augment,
+                worst=cfg.plots.worst,
+                training_samples=cfg.plots.samples,
+            )
+            log.info("Wrote %d plots to %s", len(plots), output_dir / "plots")
     return metrics
 
 
 def validate(cfg: DictConfig) -> Strategy:
     """Checks that span config groups, before anything slow happens."""
+    check_config(cfg)
     check_backbone_name(cfg.model.backbone)
     strategy = Strategy(**cfg.strategy)
     weights = cfg.model.weights
@@ -124,6 +151,7 @@ def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) 
     datamodule = instantiate(
         cfg.data,
         splits_file=splits_file,
+        skipped_file=str(output_dir / SKIPPED_FILE),
         augment=OmegaConf.to_container(cfg.augment, resolve=True),
         mean=mean,
         std=std,
@@ -162,4 +190,5 @@ def build_trainer(cfg: DictConfig, strategy: Strategy) -> Trainer:
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     callbacks += [Finetuning(strategy), RandomStateCheckpoint()]
     loggers = [instantiate(lg) for lg in (cfg.logger or {}).values() if lg is not None]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # SafeCheckpointIO: atomic checkpoint writes and weights_only reads (see checkpoints.py).
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[SafeCheckpointIO()])

@@ -10,7 +10,7 @@ import math
 import os
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -56,6 +56,10 @@ def scan_folder(root: str | Path) -> Scan:
             "(or train/, val/, test/ folders of class folders)."
         )
     top = _subdirs(root)
+    if not top and not any(not name.startswith(".") for name in os.listdir(root)):
+        raise ValueError(
+            f"data.root {str(root)!r} is empty: put one folder per class in it, each holding that class's images."
+        )
     if "train" in top and set(top) <= set(SPLITS):
         given = [split for split in SPLITS if split in top]
         by_split = {split: _scan_classes(root / split, f"{split}/") for split in given}
@@ -201,7 +205,8 @@ def write_splits_csv(path: str | Path, samples: Iterable[Sample]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     writer.writerows((s.path, s.label, s.split) for s in samples)
-    atomic_write_text(Path(path), buffer.getvalue())
+    # surrogateescape: file names that are not valid UTF-8 (legal on Linux) round-trip byte for byte.
+    atomic_write_text(Path(path), buffer.getvalue(), errors="surrogateescape")
 
 
 def read_splits_csv(path: str | Path, root: str | Path) -> list[Sample]:
@@ -213,7 +218,7 @@ def read_splits_csv(path: str | Path, root: str | Path) -> list[Sample]:
             "or set data.splits_file=null to compute the split."
         )
     samples = []
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header != list(CSV_HEADER):
@@ -247,17 +252,27 @@ def load_or_make_splits(
     test_fraction: float,
     seed: int,
     splits_file: str | Path | None,
+    exclude: Callable[[list[str]], Collection[str]] | None = None,
 ) -> tuple[list[str], list[Sample]]:
     """Returns (class_names, samples): read from `splits_file` when given, else scanned and split.
 
     The class names always come from the folders under `root`, so the class indices match the data even when
-    the split is read back; the fractions and seed are ignored when `splits_file` is given.
+    the split is read back; the fractions and seed are ignored when `splits_file` is given. `exclude` maps the
+    found paths to those to leave out (unreadable images) before the split is drawn.
     """
     if splits_file is None:
         class_names, items = scan_folder(root)
+        if exclude is not None:
+            dropped = set(exclude([path for path, _, _ in items]))
+            items = [item for item in items if item[0] not in dropped]
+            _check_every_class_kept(root, class_names, {label for _, label, split in items if split in (None, "train")})
         return class_names, stratified_split(items, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     samples = read_splits_csv(splits_file, root)
     class_names = scan_folder(root).class_names
+    if exclude is not None:
+        dropped = set(exclude([s.path for s in samples]))
+        samples = [s for s in samples if s.path not in dropped]
+        _check_every_class_kept(root, class_names, {s.label for s in samples if s.split == "train"})
     unknown = sorted({s.label for s in samples} - set(class_names))
     if unknown:
         raise ValueError(
@@ -265,3 +280,12 @@ def load_or_make_splits(
             f"data.root {str(root)!r} ({class_names}): fix data.root or set data.splits_file=null."
         )
     return class_names, samples
+
+
+def _check_every_class_kept(root: str | Path, class_names: list[str], kept: set[str]) -> None:
+    lost = [name for name in class_names if name not in kept]
+    if lost:
+        raise ValueError(
+            f"class folder(s) {lost} of data.root {str(root)!r} have no readable training images left after "
+            "leaving out the unreadable ones (see the log): add readable images or remove the folder(s)."
+        )

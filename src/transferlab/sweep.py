@@ -10,10 +10,13 @@ import io
 import json
 import logging
 import re
+import traceback
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -71,6 +74,21 @@ def _summarize_job(job_dir: Path) -> dict[str, Any]:
             row["status"] = "ok"
             row.update({key: metrics.get(key) for key in METRICS})
     return row
+
+
+def record_failure(output_dir: str | Path, error: BaseException) -> bool:
+    """Writes ``error.txt`` (``Type: message``, then the traceback) into a job's folder.
+
+    Returns True inside a Hydra multirun, where the caller should return a failure value so the other jobs still
+    run (Hydra 1.3's basic launcher aborts the whole sweep on an exception); False otherwise (re-raise).
+    """
+    message = str(error).splitlines()[0] if str(error) else ""
+    text = f"{type(error).__name__}: {message}\n" + "".join(traceback.format_exception(error))
+    atomic_write_text(Path(output_dir) / "error.txt", text)
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun:
+        log.error("Job failed, recorded in %s: %s", Path(output_dir) / "error.txt", text.splitlines()[0])
+    return multirun
 
 
 def write_summary_csv(sweep_dir: str | Path, rows: list[dict[str, Any]]) -> Path:

@@ -1,0 +1,120 @@
+"""The bad-images policy: finding unreadable image files before training, and keeping them out of batches.
+
+``data.bad_images`` says what happens to a file that cannot be read as an image: ``skip`` leaves it out, lists it
+in ``skipped_images.csv`` in the run dir and goes on; ``error`` stops with every such file named. ``data.verify``
+says how hard files are checked before training: ``none`` (names only), ``header`` (Pillow reads each header)
+or ``full`` (every file decoded); ``auto`` is ``header`` under ``error`` (so that it can list every bad file before
+training) and ``none`` under ``skip`` (so that a scan stays a directory walk). A file that passes the check and
+fails later, when a loader reads it (cut short after its header, deleted, truncated mid-run), meets the same
+policy there: skipped from its batch, or an error naming it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from torch.utils.data import DataLoader, default_collate
+
+from transferlab.files import atomic_write_text
+from transferlab.images import check_image
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("skip", "error")
+VERIFY_LEVELS = ("auto", "none", "header", "full")
+SKIPPED_FILE = "skipped_images.csv"
+SKIPPED_HEADER = ("path", "reason")
+
+
+class Unreadable(NamedTuple):
+    """What a dataset returns instead of a sample when its file cannot be read under ``bad_images=skip``."""
+
+    path: str  # relative to the data root
+    reason: str
+
+
+def resolve_verify(bad_images: str, verify: str) -> str:
+    """Checks both settings and returns the verify level in effect (``auto`` resolved)."""
+    if bad_images not in POLICIES:
+        raise ValueError(f"data.bad_images={bad_images!r} is not a policy; choose one of: {', '.join(POLICIES)}")
+    if verify not in VERIFY_LEVELS:
+        raise ValueError(f"data.verify={verify!r} is not a check level; choose one of: {', '.join(VERIFY_LEVELS)}")
+    if verify == "auto":
+        return "header" if bad_images == "error" else "none"
+    return verify
+
+
+def find_bad_images(root: Path, paths: Iterable[str], *, full: bool) -> dict[str, str]:
+    """Maps each of `paths` (relative to `root`) that cannot be read as an image to the reason, in path order."""
+    bad = {}
+    for path in paths:
+        reason = check_image(os.path.join(root, path), full=full)
+        if reason is not None:
+            bad[path] = reason
+    return dict(sorted(bad.items()))
+
+
+def bad_images_error(root: Path, bad: Mapping[str, str]) -> ValueError:
+    listing = "\n".join(f"  {path}: {reason}" for path, reason in bad.items())
+    return ValueError(
+        f"{len(bad)} file(s) under data.root {str(root)!r} cannot be read as images:\n{listing}\n"
+        "Fix or remove them, or set data.bad_images=skip to train without them "
+        f"(they are then listed in {SKIPPED_FILE} in the run dir)."
+    )
+
+
+def read_skipped_csv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    # surrogateescape: file names that are not valid UTF-8 (legal on Linux) round-trip byte for byte.
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as file:
+        rows = list(csv.reader(file))
+    return {row[0]: row[1] for row in rows[1:] if len(row) == 2}
+
+
+def write_skipped_csv(path: Path, skipped: Mapping[str, str]) -> None:
+    """Writes ``path,reason`` rows atomically, keeping the rows a previous attempt of this run found."""
+    merged = {**read_skipped_csv(path), **skipped}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SKIPPED_HEADER)
+    writer.writerows(sorted(merged.items()))
+    atomic_write_text(path, buffer.getvalue(), errors="surrogateescape")
+
+
+def collate_readable(batch: list[Any]) -> tuple[Any, list[Unreadable]]:
+    """``default_collate`` over the readable samples, plus the unreadable ones to report; None when none is left."""
+    bad = [sample for sample in batch if isinstance(sample, Unreadable)]
+    good = [sample for sample in batch if not isinstance(sample, Unreadable)]
+    return (default_collate(good) if good else None), bad
+
+
+class SkippingDataLoader(DataLoader):
+    """A DataLoader whose batches never hold an unreadable file (see :class:`Unreadable`).
+
+    Its collate function drops them and the iterator, which runs in the main process, reports them to
+    ``on_unreadable`` and skips a batch that has nothing left. Doing this in the loader, rather than failing in
+    a worker, is what keeps the workers alive: a worker only ever returns values.
+
+    Under DDP a batch with *every* file unreadable is skipped on one rank only; the ranks then disagree on the
+    number of steps, which DDP does not allow. Use ``data.verify=header`` or ``full`` there so that such files
+    never enter the split.
+    """
+
+    def __init__(self, *args: Any, on_unreadable: Callable[[list[Unreadable]], None] | None = None, **kwargs: Any):
+        kwargs.setdefault("collate_fn", collate_readable)
+        super().__init__(*args, **kwargs)
+        self.on_unreadable = on_unreadable
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch, bad in super().__iter__():
+            if bad and self.on_unreadable is not None:
+                self.on_unreadable(bad)
+            if batch is not None:
+                yield batch

@@ -1,0 +1,332 @@
+"""Owns evaluating a trained model on labelled images: which images (a split of the run, or a labelled folder), the
+metrics (torchmetrics), the files eval writes, and the plots written at the end of a training run.
+
+``eval.py`` calls :func:`evaluate`; ``run.py`` calls :func:`write_run_plots`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from transferlab.files import atomic_write_json, atomic_write_text
+from transferlab.images import read_rgb
+from transferlab.inference import (
+    denormalize,
+    find_checkpoint,
+    load_classifier,
+    network_input,
+    predict_files,
+)
+from transferlab.module import ImageClassifier
+from transferlab.plots import (
+    RIGHT,
+    WRONG,
+    plot_confusion_matrix,
+    plot_image_grid,
+    plot_learning_curves,
+    read_epoch_logs,
+)
+from transferlab.splits import SPLITS, Sample, read_splits_csv, scan_folder
+from transferlab.transforms import build_train_transform
+
+log = logging.getLogger(__name__)
+
+SPLIT_CHOICES = (*SPLITS, "all")
+PLOTS_DIR = "plots"
+
+
+@dataclass
+class LabelledImages:
+    root: Path
+    paths: list[str]  # relative to root
+    labels: list[str]  # class names
+
+
+def run_data_root(run_dir: Path) -> Path:
+    """The ``data.root`` a run trained on, from its Hydra ``.hydra/config.yaml``."""
+    config_file = run_dir / ".hydra" / "config.yaml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{config_file} does not exist: pass data_root=<the folder the run trained on>")
+    try:
+        root = OmegaConf.select(OmegaConf.load(config_file), "data.root", throw_on_resolution_failure=True)
+    except Exception as error:  # an interpolation that only resolves inside the training job
+        raise ValueError(f"cannot resolve data.root of {config_file} ({error}): pass data_root=<folder>") from None
+    if not root:
+        raise ValueError(f"{config_file} has no data.root: pass data_root=<the folder the run trained on>")
+    return Path(root).expanduser()
+
+
+def select_images(run_dir: Path, split: str, data_root: str | Path | None) -> LabelledImages:
+    """``train``/``val``/``test``: that split of the run's ``splits.csv``; ``all``: every image under the root.
+
+    The root is ``data_root`` when given, else the run's ``data.root``.
+    """
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"split={split!r} must be one of {', '.join(SPLIT_CHOICES)}")
+    root = Path(data_root).expanduser() if data_root else run_data_root(run_dir)
+    if split == "all":
+        _, items = scan_folder(root)
+        return LabelledImages(root, [path for path, _, _ in items], [label for _, label, _ in items])
+    splits_file = run_dir / "splits.csv"
+    if not splits_file.is_file():
+        raise FileNotFoundError(
+            f"{splits_file} does not exist: point run_dir at a train.py output folder, or use split=all with data_root"
+        )
+    samples = [s for s in read_splits_csv(splits_file, root) if s.split == split]
+    if not samples:
+        raise ValueError(f"{splits_file} has no {split} images: choose another split=")
+    return LabelledImages(root, [s.path for s in samples], [s.label for s in samples])
+
+
+def compute_metrics(probs: torch.Tensor, targets: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro precision/recall/F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    ``f1`` is the same macro F1 that training logs as ``test/f1``.
+    """
+    n = len(class_names)
+    metrics: dict[str, Any] = {
+        "acc": MulticlassAccuracy(n, average="micro")(probs, targets).item(),
+        "precision": MulticlassPrecision(n, average="macro")(probs, targets).item(),
+        "recall": MulticlassRecall(n, average="macro")(probs, targets).item(),
+        "f1": MulticlassF1Score(n, average="macro")(probs, targets).item(),
+    }
+    if n > 5:
+        metrics["acc_top5"] = MulticlassAccuracy(n, top_k=5, average="micro")(probs, targets).item()
+    per_class = {
+        name: MetricClass(n, average=None)(probs, targets).tolist()
+        for name, MetricClass in (
+            ("precision", MulticlassPrecision),
+            ("recall", MulticlassRecall),
+            ("f1", MulticlassF1Score),
+        )
+    }
+    confusion = MulticlassConfusionMatrix(n)(probs, targets)
+    support = confusion.sum(dim=1).tolist()
+    metrics["per_class"] = {
+        name: {**{key: values[i] for key, values in per_class.items()}, "support": support[i]}
+        for i, name in enumerate(class_names)
+    }
+    metrics["confusion_matrix"] = confusion.tolist()
+    return metrics
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate a run's checkpoint on ``cfg.split`` and write metrics.json, per_class.csv, predictions.csv, plots/.
+
+    Everything goes to ``cfg.paths.output_dir`` (``<run_dir>/eval/<split>`` from ``eval.py``).
+    """
+    run_dir = Path(cfg.run_dir).expanduser()
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = find_checkpoint(run_dir, cfg.ckpt)
+    model = load_classifier(ckpt_path)
+    images = select_images(run_dir, cfg.split, cfg.data_root)
+    unknown = sorted(set(images.labels) - set(model.class_names))
+    if unknown:
+        raise ValueError(
+            f"{images.root} has classes {unknown} that {ckpt_path} was not trained on ({model.class_names}): "
+            "evaluate on a folder whose class folders are among the model's classes"
+        )
+    predictions = predict_files(
+        model,
+        [images.root / p for p in images.paths],
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        device=cfg.device,
+    )
+    if not predictions.paths:
+        raise ValueError(f"none of the {len(images.paths)} {cfg.split} images under {images.root} could be read")
+    label_of = dict(zip((images.root / p for p in images.paths), images.labels, strict=True))
+    class_index = {name: i for i, name in enumerate(model.class_names)}
+    targets = torch.tensor([class_index[label_of[p]] for p in predictions.paths])
+
+    metrics = {
+        "checkpoint": str(ckpt_path),
+        "split": cfg.split,
+        "data_root": str(images.root),
+        "num_images": len(predictions.paths),
+        "unreadable": [str(p.relative_to(images.root)) for p in predictions.unreadable],
+        "class_names": list(model.class_names),
+        **compute_metrics(predictions.probs, targets, model.class_names),
+    }
+    atomic_write_json(output_dir / "metrics.json", metrics)
+    write_per_class_csv(output_dir / "per_class.csv", metrics["per_class"])
+    relative = [p.relative_to(images.root).as_posix() for p in predictions.paths]
+    write_predictions_csv(output_dir / "predictions.csv", relative, predictions.probs, targets, model.class_names)
+    if cfg.plots.enabled:
+        plots = output_dir / PLOTS_DIR
+        title = f"{run_dir.name}: {cfg.split} ({len(targets)} images)"
+        plot_confusion_matrix(metrics["confusion_matrix"], model.class_names, plots / "confusion_matrix.png", title)
+        plot_worst_predictions(model, predictions.paths, predictions.probs, targets, plots, cfg.plots.worst)
+        plot_prediction_samples(model, predictions.paths, predictions.probs, targets, plots, cfg.plots.samples)
+        series = read_epoch_logs(run_dir)
+        if series:
+            plot_learning_curves(series, plots / "learning_curves.png", run_dir.name)
+    log.info(
+        "%s on %s (%d images): accuracy %.4f, macro F1 %.4f; wrote %s",
+        ckpt_path.name,
+        cfg.split,
+        len(targets),
+        metrics["acc"],
+        metrics["f1"],
+        output_dir,
+    )
+    return metrics
+
+
+def write_per_class_csv(path: Path, per_class: dict[str, dict[str, float]]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["class", "precision", "recall", "f1", "support"])
+    for name, row in per_class.items():
+        writer.writerow([name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", row["support"]])
+    return atomic_write_text(path, buffer.getvalue())
+
+
+def write_predictions_csv(
+    path: Path, paths: Sequence[str], probs: torch.Tensor, targets: torch.Tensor, class_names: Sequence[str]
+) -> Path:
+    """One row per image: path, true class, predicted class, its probability, the true class's probability."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "true", "predicted", "probability", "true_probability", "correct"])
+    confidence, predicted = probs.max(dim=1)
+    true_prob = probs.gather(1, targets[:, None])[:, 0]
+    for i, image in enumerate(paths):
+        p, t = int(predicted[i]), int(targets[i])
+        writer.writerow(
+            [image, class_names[t], class_names[p], f"{confidence[i]:.4f}", f"{true_prob[i]:.4f}", int(p == t)]
+        )
+    return atomic_write_text(path, buffer.getvalue())
+
+
+def plot_worst_predictions(
+    model: ImageClassifier,
+    paths: Sequence[Path],
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    plots_dir: Path,
+    count: int,
+) -> Path | None:
+    """The ``count`` images whose true class got the lowest probability, as the network saw them."""
+    if count <= 0 or not len(paths):
+        return None
+    true_prob = probs.gather(1, targets[:, None])[:, 0]
+    order = true_prob.argsort()[:count].tolist()
+    return _prediction_grid(
+        model, paths, probs, targets, order, plots_dir / "worst_predictions.png", "Lowest probability for the truth"
+    )
+
+
+def plot_prediction_samples(
+    model: ImageClassifier,
+    paths: Sequence[Path],
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    plots_dir: Path,
+    count: int,
+) -> Path | None:
+    """A fixed random sample of ``count`` evaluated images with their predictions."""
+    if count <= 0 or not len(paths):
+        return None
+    order = sorted(random.Random(0).sample(range(len(paths)), min(count, len(paths))))
+    return _prediction_grid(model, paths, probs, targets, order, plots_dir / "samples.png", "Predictions")
+
+
+def _prediction_grid(
+    model: ImageClassifier,
+    paths: Sequence[Path],
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    order: list[int],
+    path: Path,
+    title: str,
+) -> Path:
+    names = model.class_names
+    pre = model.hparams.preprocessing
+    images, titles, colours = [], [], []
+    for i in order:
+        predicted = int(probs[i].argmax())
+        truth = int(targets[i])
+        images.append(denormalize(network_input(model, paths[i]), pre["mean"], pre["std"]))
+        titles.append(f"{names[truth]} → {names[predicted]}\np={probs[i, predicted]:.2f}")
+        colours.append(RIGHT if predicted == truth else WRONG)
+    return plot_image_grid(images, titles, path, colours=colours, title=f"{title} (true → predicted)")
+
+
+def write_run_plots(
+    output_dir: Path,
+    model: ImageClassifier,
+    root: Path,
+    samples: Sequence[Sample],
+    metrics: dict[str, Any],
+    *,
+    augment: dict[str, Any],
+    worst: int,
+    training_samples: int,
+) -> list[Path]:
+    """The end-of-training figures in ``<run_dir>/plots``: learning curves, test confusion matrix, the worst test
+    predictions of ``model`` (the best checkpoint's weights), and training images as augmented.
+    """
+    plots = output_dir / PLOTS_DIR
+    written = []
+    series = read_epoch_logs(output_dir)
+    if series:
+        written.append(plot_learning_curves(series, plots / "learning_curves.png", output_dir.name))
+    names = model.class_names
+    written.append(plot_confusion_matrix(metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"))
+    test = [s for s in samples if s.split == "test"]
+    if worst > 0 and test:
+        predictions = predict_files(model, [root / s.path for s in test])
+        label_of = {root / s.path: s.label for s in test}
+        targets = torch.tensor([names.index(label_of[p]) for p in predictions.paths])
+        written.append(plot_worst_predictions(model, predictions.paths, predictions.probs, targets, plots, worst))
+    train = [s for s in samples if s.split == "train"]
+    if training_samples > 0 and train:
+        written.append(
+            plot_training_samples(model, root, train, plots / "training_samples.png", training_samples, augment)
+        )
+    return [p for p in written if p is not None]
+
+
+def plot_training_samples(
+    model: ImageClassifier,
+    root: Path,
+    train: Sequence[Sample],
+    path: Path,
+    count: int,
+    augment: dict[str, Any],
+) -> Path | None:
+    """A fixed random sample of training images after the run's augmentation, un-normalised for display."""
+    pre = model.hparams.preprocessing
+    transform = build_train_transform(**pre, **augment)
+    transform.set_random_seed(0)
+    chosen = random.Random(0).sample(list(train), min(count, len(train)))
+    images, titles = [], []
+    for sample in chosen:
+        try:
+            image = read_rgb(root / sample.path)
+        except (OSError, ValueError) as error:
+            log.warning("Training-sample grid skips %s: %s", sample.path, error)
+            continue
+        images.append(denormalize(transform(image=image)["image"], pre["mean"], pre["std"]))
+        titles.append(sample.label)
+    if not images:
+        return None
+    return plot_image_grid(images, titles, path, title="Training images as augmented")

@@ -1,0 +1,116 @@
+"""Owns exporting a trained model for serving without transferlab: ONNX (checked against onnxruntime) and
+TorchScript, each checked against the checkpoint's own outputs, plus ``model.json`` with what a server must know
+(class names in output order, preprocessing, input and output names).
+
+The exported network maps a float32 batch ``images`` (N×3×S×S, normalised with the mean and std in model.json) to
+``logits`` (N×classes); softmax gives probabilities. The batch size is dynamic.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from transferlab.files import atomic_write_json
+from transferlab.inference import find_checkpoint, load_classifier
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torchscript")
+FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
+INPUT_NAME = "images"
+OUTPUT_NAME = "logits"
+
+
+def export(cfg: DictConfig) -> dict[str, Any]:
+    """Export a run's checkpoint in ``cfg.formats`` into ``cfg.paths.output_dir`` and check each file's outputs.
+
+    Returns what ``model.json`` holds: the files, the largest absolute difference of each from PyTorch's logits, and
+    the class names and preprocessing.
+    """
+    formats = list(cfg.formats)
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise ValueError(f"formats={formats}: choose one or more of {list(FORMATS)}, e.g. formats=[onnx]")
+    ckpt_path = find_checkpoint(cfg.run_dir, cfg.ckpt)
+    model = load_classifier(ckpt_path)
+    net = model.net.eval()
+    size = int(model.hparams.preprocessing["image_size"])
+    generator = torch.Generator().manual_seed(0)
+    # Traced with one batch size, checked with another: that is what proves the batch dimension is dynamic.
+    example = torch.randn(2, 3, size, size, generator=generator)
+    check = torch.randn(3, 3, size, size, generator=generator)
+    with torch.inference_mode():
+        expected = net(check).numpy()
+
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    info: dict[str, Any] = {
+        "checkpoint": str(ckpt_path),
+        "backbone": model.hparams.backbone,
+        "class_names": list(model.class_names),
+        "preprocessing": dict(model.hparams.preprocessing),
+        "input": {"name": INPUT_NAME, "shape": ["batch", 3, size, size], "dtype": "float32"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(model.class_names)], "meaning": "logits"},
+        "files": {},
+        "max_abs_diff": {},
+    }
+    for fmt in formats:
+        path = output_dir / FILES[fmt]
+        if fmt == "onnx":
+            export_onnx(net, example, path, opset=cfg.opset)
+            outputs = run_onnx(path, check)
+        else:
+            export_torchscript(net, example, path)
+            outputs = run_torchscript(path, check)
+        diff = float(np.abs(outputs - expected).max())
+        if diff > cfg.atol:
+            raise RuntimeError(
+                f"{path} gives logits up to {diff:.2e} away from PyTorch's (atol={cfg.atol}): the export is not "
+                "faithful; raise atol= only if this difference is acceptable for your use"
+            )
+        info["files"][fmt] = path.name
+        info["max_abs_diff"][fmt] = diff
+        log.info("Exported %s (max |Δlogit| %.1e against PyTorch)", path, diff)
+    atomic_write_json(output_dir / "model.json", info)
+    return info
+
+
+def export_onnx(net: nn.Module, example: torch.Tensor, path: Path, *, opset: int | None) -> None:
+    """torch.export-based ONNX export, one self-contained file, batch dimension dynamic."""
+    torch.onnx.export(
+        net,
+        (example,),
+        path,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        opset_version=opset,
+        external_data=False,
+        dynamo=True,
+        verbose=False,
+    )
+
+
+def run_onnx(path: Path, images: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run([OUTPUT_NAME], {INPUT_NAME: images.numpy()})[0]
+
+
+def export_torchscript(net: nn.Module, example: torch.Tensor, path: Path) -> None:
+    # Tracing: a ResNet has no data-dependent control flow, so the trace is the whole network.
+    with torch.no_grad():
+        torch.jit.trace(net, example).save(str(path))
+
+
+def run_torchscript(path: Path, images: torch.Tensor) -> np.ndarray:
+    loaded = torch.jit.load(str(path), map_location="cpu")
+    with torch.no_grad():
+        return loaded(images).numpy()

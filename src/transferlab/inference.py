@@ -1,0 +1,238 @@
+"""Owns inference with a trained model: finding a run's checkpoint, loading it, batched class probabilities for
+image files, preprocessed exactly as the checkpoint's ``preprocessing`` says, and ``predict.py``'s predictions.csv.
+
+``eval.py``, ``predict.py``, ``export.py`` and the end-of-run plots all go through here, so every one of them sees
+an image the way the network saw its validation images.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+
+from transferlab.files import atomic_write_text
+from transferlab.images import IMAGE_EXTENSIONS, is_image_file, read_rgb
+from transferlab.module import ImageClassifier
+from transferlab.transforms import build_eval_transform
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def find_checkpoint(run_dir: str | Path, ckpt: str = "best") -> Path:
+    """The checkpoint file of a training run.
+
+    Args:
+        run_dir: the run's output folder (it holds ``checkpoints/``).
+        ckpt: ``"best"`` (the best-by-val/acc checkpoint), ``"last"``, or the path of a ``.ckpt`` file.
+    """
+    run_dir = Path(run_dir).expanduser()
+    if ckpt not in ("best", "last"):
+        path = Path(ckpt).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"ckpt={ckpt}: no such checkpoint file; use ckpt=best, ckpt=last or a .ckpt path")
+        return path
+    folder = run_dir / CHECKPOINT_DIR
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"run_dir={run_dir} has no {CHECKPOINT_DIR}/ folder: point run_dir at the output folder of a train.py run"
+        )
+    if ckpt == "last":
+        path = folder / "last.ckpt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: use ckpt=best or ckpt=<path to a .ckpt file>")
+        return path
+    candidates = sorted(folder.glob("best-*.ckpt"))
+    if len(candidates) > 1:
+        # metrics.json names the one the run tested; the others are left over from an earlier attempt.
+        named = _best_ckpt_from_metrics(run_dir)
+        candidates = [c for c in candidates if c.name == named] or candidates
+    if len(candidates) != 1:
+        found = [c.name for c in candidates] or "none"
+        raise FileNotFoundError(
+            f"expected one best-*.ckpt in {folder}, found {found}: pass ckpt=<path to a .ckpt file> to choose"
+        )
+    return candidates[0]
+
+
+def _best_ckpt_from_metrics(run_dir: Path) -> str | None:
+    try:
+        return Path(json.loads((run_dir / "metrics.json").read_text())["best_ckpt"]).name
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def load_classifier(ckpt_path: str | Path) -> ImageClassifier:
+    """The model of a checkpoint, on the CPU, in eval mode; nothing but the checkpoint is needed."""
+    model = ImageClassifier.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    return model.eval()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"``: the GPU when there is one, else the CPU; otherwise any torch device string."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def eval_transform(model: ImageClassifier) -> A.Compose:
+    preprocessing = model.hparams.get("preprocessing")
+    if not preprocessing:
+        raise ValueError("the checkpoint carries no preprocessing (image_size, mean, std): retrain it with train.py")
+    return build_eval_transform(**preprocessing)
+
+
+class ImagePaths(Dataset):
+    """Image files as ``(tensor, index)``; a file that cannot be read gives a zero image and index ``-1 - index``.
+
+    A negative index marks the failure so that one corrupt file among thousands costs its own row, not the run.
+    """
+
+    def __init__(self, paths: Sequence[Path], transform: A.Compose, image_size: int) -> None:
+        self.paths = list(paths)
+        self.transform = transform
+        self.blank = torch.zeros(3, image_size, image_size)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        try:
+            image = read_rgb(self.paths[index])
+        except (OSError, ValueError) as error:
+            log.warning("Skipping %s: %s", self.paths[index], error)
+            return self.blank, -1 - index
+        return self.transform(image=image)["image"], index
+
+
+@dataclass
+class Predictions:
+    """Class probabilities of the images that could be read, and the paths of those that could not."""
+
+    paths: list[Path]  # the readable images, in input order
+    probs: torch.Tensor  # (len(paths), num_classes), float32 on the CPU
+    unreadable: list[Path]
+
+
+@torch.inference_mode()
+def predict_files(
+    model: ImageClassifier,
+    paths: Sequence[str | Path],
+    *,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device: str = "auto",
+) -> Predictions:
+    """Softmax probabilities for every image file, in batches, with the checkpoint's eval preprocessing."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    paths = [Path(p) for p in paths]
+    dataset = ImagePaths(paths, eval_transform(model), int(model.hparams.preprocessing["image_size"]))
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    target = resolve_device(device)
+    model = model.to(target).eval()
+    kept: list[int] = []
+    probs: list[torch.Tensor] = []
+    for images, indices in loader:
+        ok = indices >= 0
+        if ok.any():
+            logits = model(images[ok].to(target))
+            probs.append(logits.float().softmax(dim=1).cpu())
+            kept.extend(indices[ok].tolist())
+    unreadable = sorted(set(range(len(paths))) - set(kept))
+    num_classes = len(model.class_names)
+    return Predictions(
+        paths=[paths[i] for i in kept],
+        probs=torch.cat(probs) if probs else torch.zeros(0, num_classes),
+        unreadable=[paths[i] for i in unreadable],
+    )
+
+
+def network_input(model: ImageClassifier, path: str | Path) -> torch.Tensor:
+    """One image as the network sees it: the checkpoint's eval preprocessing, normalised, CHW float32."""
+    return eval_transform(model)(image=read_rgb(path))["image"]
+
+
+def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """A normalised CHW tensor back to an HxWx3 uint8 array for display."""
+    mean_t = torch.tensor(mean, dtype=image.dtype).view(3, 1, 1)
+    std_t = torch.tensor(std, dtype=image.dtype).view(3, 1, 1)
+    pixels = (image.detach().cpu() * std_t + mean_t).clamp(0, 1) * 255
+    return pixels.round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def list_images(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Image files from one or several inputs: a file is taken as it is, a folder is searched recursively."""
+    if isinstance(inputs, str | Path):
+        inputs = [inputs]
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if is_image_file(p) and not _hidden(p, path)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"inputs={item}: no such file or folder; pass an image file or a folder of images")
+    if not found:
+        raise ValueError(
+            f"inputs={list(map(str, inputs))} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
+    return found
+
+
+def _hidden(path: Path, top: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(top).parts)
+
+
+def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Classify ``cfg.inputs`` with a run's checkpoint; write ``predictions.csv`` and return its rows.
+
+    Each row has the path, the top-``cfg.top_k`` classes with their probabilities (``top1`` is the prediction), and
+    an error for a file that could not be read.
+    """
+    if cfg.top_k < 1:
+        raise ValueError(f"top_k={cfg.top_k} must be >= 1")
+    model = load_classifier(find_checkpoint(cfg.run_dir, cfg.ckpt))
+    paths = list_images(cfg.inputs if isinstance(cfg.inputs, str) else list(cfg.inputs))
+    predictions = predict_files(model, paths, batch_size=cfg.batch_size, num_workers=cfg.num_workers, device=cfg.device)
+    k = min(cfg.top_k, len(model.class_names))
+    probs, indices = predictions.probs.topk(k, dim=1)
+    by_path = dict(zip(predictions.paths, zip(probs.tolist(), indices.tolist(), strict=True), strict=True))
+    rows = []
+    for path in paths:
+        row: dict[str, Any] = {"path": str(path)}
+        if path in by_path:
+            for rank, (prob, index) in enumerate(zip(*by_path[path], strict=True), start=1):
+                row[f"top{rank}"] = model.class_names[index]
+                row[f"top{rank}_probability"] = round(prob, 4)
+        else:
+            row["error"] = "unreadable image"
+        rows.append(row)
+    columns = ["path", *(f"top{r}{s}" for r in range(1, k + 1) for s in ("", "_probability")), "error"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    output = atomic_write_text(Path(cfg.paths.output_dir) / "predictions.csv", buffer.getvalue())
+    log.info(
+        "Classified %d image(s) (%d unreadable) with %s; wrote %s",
+        len(predictions.paths),
+        len(predictions.unreadable),
+        model.hparams.backbone,
+        output,
+    )
+    return rows

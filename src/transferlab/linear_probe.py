@@ -1,0 +1,173 @@
+"""Owns the linear-probe baseline: features of the frozen pretrained backbone, extracted once with the eval
+preprocessing (no augmentation), and a multinomial logistic regression fitted on them by L-BFGS, its L2 strength
+picked on the validation split.
+
+It is the cheapest honest answer to "how good are these pretrained features here?": a ``feature_extraction`` run
+that beats it by little was not worth its epochs. ``probe.py`` calls :func:`linear_probe`; it writes the same
+``metrics.json`` keys as a training run, so ``summary.csv`` and the strategy report list it beside them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning import seed_everything
+from torch import nn
+from torch.utils.data import DataLoader
+
+from transferlab.backbones import build_network, check_backbone_name, load_backbone_weights, normalization
+from transferlab.data import FolderDataModule
+from transferlab.evaluation import compute_metrics
+from transferlab.files import atomic_write_json
+from transferlab.inference import ImagePaths, resolve_device
+from transferlab.splits import write_splits_csv
+from transferlab.transforms import build_eval_transform
+
+log = logging.getLogger(__name__)
+
+STRATEGY = "linear_probe"
+
+
+def linear_probe(cfg: DictConfig) -> dict[str, Any]:
+    """Extract features, fit one probe per ``cfg.probe.weight_decays``, keep the best on val, test it."""
+    check_probe_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    seed_everything(cfg.seed)
+    mean, std = normalization(cfg.model.backbone, cfg.model.weights)
+    # Only the split, the classes and the eval preprocessing are used: its (unused) train loader gets no augmentation.
+    no_augment = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
+    datamodule: FolderDataModule = instantiate(cfg.data, augment=no_augment, mean=mean, std=std, _convert_="all")
+    datamodule.setup("fit")
+    write_splits_csv(output_dir / "splits.csv", datamodule.samples)
+    names = datamodule.class_names
+
+    started = time.perf_counter()
+    net = build_network(cfg.model.backbone, len(names))
+    load_backbone_weights(net, cfg.model.backbone, cfg.model.weights)
+    net.fc = nn.Identity()  # the pooled features the head would see
+    features, labels = {}, {}
+    for split in ("train", "val", "test"):
+        samples = [s for s in datamodule.samples if s.split == split]
+        if not samples:
+            raise ValueError(f"the {split} split of {datamodule.root} is empty: set data.{split}_fraction > 0")
+        paths = [datamodule.root / s.path for s in samples]
+        features[split], kept = extract_features(
+            net, paths, datamodule.preprocessing, cfg.data.batch_size, cfg.device, cfg.data.num_workers
+        )
+        labels[split] = torch.tensor([names.index(samples[i].label) for i in kept])
+
+    # Standardised features make one L2 grid fit every backbone (feature scales differ by orders of magnitude).
+    shift, scale = features["train"].mean(0), features["train"].std(0).clamp_min(1e-6)
+    x = {split: (f - shift) / scale for split, f in features.items()}
+    fits = []
+    for weight_decay in cfg.probe.weight_decays:
+        probe = fit_logistic_regression(x["train"], labels["train"], len(names), weight_decay, cfg.probe.max_iter)
+        val_acc = accuracy(probe, x["val"], labels["val"])
+        log.info("Linear probe, weight decay %g: val accuracy %.4f", weight_decay, val_acc)
+        fits.append((val_acc, -weight_decay, probe))  # ties go to the stronger regularisation
+    best_val_acc, neg_weight_decay, probe = max(fits, key=lambda fit: fit[:2])
+    fit_seconds = time.perf_counter() - started
+
+    with torch.no_grad():
+        test_probs = probe(x["test"]).softmax(dim=1)
+    test = compute_metrics(test_probs, labels["test"], names)
+    metrics = {
+        "strategy": STRATEGY,
+        "best_val_acc": best_val_acc,
+        "weight_decay": -neg_weight_decay,
+        "epochs": None,
+        "fit_seconds": round(fit_seconds, 3),
+        "trainable_params": sum(p.numel() for p in probe.parameters()),
+        "test_acc": test["acc"],
+        "test_f1": test["f1"],
+        "test_per_class_acc": {name: row["recall"] for name, row in test["per_class"].items()},
+        "test_confusion_matrix": test["confusion_matrix"],
+        "class_names": names,
+    }
+    atomic_write_json(output_dir / "metrics.json", metrics)
+    log.info(
+        "Linear probe on %s features: test accuracy %.4f, val accuracy %.4f (weight decay %g); wrote %s",
+        cfg.model.backbone,
+        metrics["test_acc"],
+        best_val_acc,
+        metrics["weight_decay"],
+        output_dir / "metrics.json",
+    )
+    return metrics
+
+
+def check_probe_config(cfg: DictConfig) -> None:
+    check_backbone_name(cfg.model.backbone)
+    if cfg.model.weights is None:
+        raise ValueError(
+            "model.weights=null: a linear probe of random features measures nothing; use imagenet or a file"
+        )
+    if cfg.model.head.hidden_dim or cfg.model.head.dropout:
+        raise ValueError(
+            "the linear probe is one linear layer: leave model.head.hidden_dim and model.head.dropout unset"
+        )
+    if cfg.data.balanced_sampler:
+        raise ValueError("data.balanced_sampler does not apply: the probe fits on every training feature at once")
+    decays = list(cfg.probe.weight_decays)
+    if not decays or any(not isinstance(d, int | float) or d < 0 for d in decays):
+        raise ValueError(f"probe.weight_decays={decays} must be a non-empty list of numbers >= 0")
+    if not isinstance(cfg.probe.max_iter, int) or cfg.probe.max_iter < 1:
+        raise ValueError(f"probe.max_iter={cfg.probe.max_iter!r} must be a positive integer")
+
+
+@torch.inference_mode()
+def extract_features(
+    net: nn.Module,
+    paths: Sequence[Path],
+    preprocessing: dict[str, Any],
+    batch_size: int,
+    device: str,
+    num_workers: int = 0,
+) -> tuple[torch.Tensor, list[int]]:
+    """The network's outputs for the readable images (CPU, float32) and the indices of those images."""
+    dataset = ImagePaths(paths, build_eval_transform(**preprocessing), int(preprocessing["image_size"]))
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    target = resolve_device(device)
+    net = net.to(target).eval()
+    outputs, kept = [], []
+    for images, indices in loader:
+        ok = indices >= 0
+        if ok.any():
+            outputs.append(net(images[ok].to(target)).float().cpu())
+            kept.extend(indices[ok].tolist())
+    if not outputs:
+        raise ValueError(f"none of {len(paths)} images could be read, e.g. {paths[0]}")
+    return torch.cat(outputs), kept
+
+
+def fit_logistic_regression(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, weight_decay: float, max_iter: int
+) -> nn.Linear:
+    """Multinomial logistic regression: mean cross-entropy + ``weight_decay / 2 · ‖W‖²``, full batch, L-BFGS."""
+    linear = nn.Linear(x.shape[1], num_classes)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(linear(x), y) + weight_decay / 2 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return linear.requires_grad_(False)
+
+
+def accuracy(linear: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (linear(x).argmax(dim=1) == y).float().mean().item()

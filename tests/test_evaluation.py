@@ -1,0 +1,122 @@
+"""eval: which images, the metrics, the files it writes; and the plots written at the end of a training run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from matplotlib.image import imread
+from trained_run import command_config, train_once
+
+from transferlab.evaluation import compute_metrics, evaluate, select_images
+from transferlab.inference import find_checkpoint
+from transferlab.run import run
+
+CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, shapes_root: Path) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.getbasetemp() / "trained_run"
+    return run_dir, train_once(run_dir, shapes_root)
+
+
+def eval_config(run_dir: Path, output_dir: Path, *overrides: str):
+    return command_config("eval", output_dir, f"run_dir={run_dir}", *overrides)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_eval_of_the_test_split_reproduces_the_runs_test_metrics(trained, tmp_path: Path) -> None:
+    run_dir, run_metrics = trained
+    result = evaluate(eval_config(run_dir, tmp_path))
+    assert result["checkpoint"] == run_metrics["best_ckpt"]
+    assert result["acc"] == pytest.approx(run_metrics["test_acc"])
+    assert result["f1"] == pytest.approx(run_metrics["test_f1"])
+    assert result["confusion_matrix"] == run_metrics["test_confusion_matrix"]
+    assert result["num_images"] == 15 and result["unreadable"] == []
+    assert json.loads((tmp_path / "metrics.json").read_text())["acc"] == pytest.approx(result["acc"])
+
+    per_class = read_csv(tmp_path / "per_class.csv")
+    assert [row["class"] for row in per_class] == CLASSES
+    assert [int(row["support"]) for row in per_class] == [3] * 5
+    predictions = read_csv(tmp_path / "predictions.csv")
+    test_paths = {row["path"] for row in read_csv(run_dir / "splits.csv") if row["split"] == "test"}
+    assert {row["path"] for row in predictions} == test_paths
+    assert sum(int(row["correct"]) for row in predictions) == round(15 * result["acc"])
+    for name in ("confusion_matrix", "worst_predictions", "samples", "learning_curves"):
+        assert imread(tmp_path / "plots" / f"{name}.png").ndim == 3, name
+
+
+def test_a_training_run_writes_its_plots(trained) -> None:
+    run_dir, _ = trained
+    for name in ("learning_curves", "confusion_matrix", "worst_predictions", "training_samples"):
+        image = imread(run_dir / "plots" / f"{name}.png")
+        assert image.shape[0] > 100 and image.shape[1] > 100, name
+
+
+def test_run_without_plots_writes_none(config, tmp_path: Path) -> None:
+    run(config("trainer.max_epochs=1", "plots.enabled=false"))
+    assert not (tmp_path / "run" / "plots").exists()
+
+
+def test_eval_on_another_labelled_folder_with_a_subset_of_classes(trained, shapes_root: Path, tmp_path: Path) -> None:
+    run_dir, _ = trained
+    folder = tmp_path / "new"
+    for name in ("star", "circle"):
+        shutil.copytree(shapes_root / name, folder / name)
+    (folder / "star" / "broken.png").write_bytes(b"not an image")
+    result = evaluate(eval_config(run_dir, tmp_path / "out", "split=all", f"data_root={folder}", "plots.enabled=false"))
+    assert result["num_images"] == 30
+    assert result["unreadable"] == ["star/broken.png"]
+    assert [result["per_class"][name]["support"] for name in CLASSES] == [15, 0, 0, 15, 0]
+    assert not (tmp_path / "out" / "plots").exists()
+
+    (folder / "dog").mkdir()
+    shutil.copy(shapes_root / "star" / "star_0000.png", folder / "dog")
+    with pytest.raises(ValueError, match=r"classes \['dog'\] that .* was not trained on"):
+        evaluate(eval_config(run_dir, tmp_path / "out", "split=all", f"data_root={folder}"))
+
+
+def test_select_images_reads_the_runs_split_and_data_root(trained, tmp_path: Path) -> None:
+    run_dir, _ = trained
+    val = select_images(run_dir, "val", None)
+    assert len(val.paths) == 15 and sorted(set(val.labels)) == CLASSES
+    with pytest.raises(ValueError, match="split='valid' must be one of train, val, test, all"):
+        select_images(run_dir, "valid", None)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(run_dir / "splits.csv", bare / "splits.csv")
+    with pytest.raises(FileNotFoundError, match=r"config.yaml does not exist: pass data_root="):
+        select_images(bare, "test", None)
+
+
+def test_compute_metrics_per_class_and_macro() -> None:
+    # truth 0 0 1 1 2 2, predicted 0 1 1 1 2 0
+    predicted = torch.tensor([0, 1, 1, 1, 2, 0])
+    probs = torch.nn.functional.one_hot(predicted, 3).float()
+    metrics = compute_metrics(probs, torch.tensor([0, 0, 1, 1, 2, 2]), ["a", "b", "c"])
+    assert metrics["acc"] == pytest.approx(4 / 6)
+    assert metrics["per_class"]["a"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
+    assert metrics["per_class"]["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
+    assert metrics["per_class"]["c"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
+    assert metrics["recall"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert metrics["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def test_find_checkpoint_best_last_or_a_path(trained, tmp_path: Path) -> None:
+    run_dir, run_metrics = trained
+    assert str(find_checkpoint(run_dir)) == run_metrics["best_ckpt"]
+    assert find_checkpoint(run_dir, "last") == run_dir / "checkpoints" / "last.ckpt"
+    assert find_checkpoint(run_dir, run_metrics["best_ckpt"]) == Path(run_metrics["best_ckpt"])
+    with pytest.raises(FileNotFoundError, match="has no checkpoints/ folder: point run_dir at the output folder"):
+        find_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"ckpt=nope\.ckpt: no such checkpoint file"):
+        find_checkpoint(run_dir, "nope.ckpt")

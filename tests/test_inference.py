@@ -1,0 +1,81 @@
+"""predict: finding images, batched probabilities with the checkpoint's preprocessing, predictions.csv."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import pytest
+from trained_run import command_config, train_once
+
+from transferlab.evaluation import evaluate
+from transferlab.images import read_rgb
+from transferlab.inference import denormalize, list_images, load_classifier, network_input, predict
+
+CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, shapes_root: Path) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.getbasetemp() / "trained_run"
+    return run_dir, train_once(run_dir, shapes_root)
+
+
+def test_predict_writes_top_k_rows_and_flags_unreadable_files(trained, shapes_root: Path, tmp_path: Path) -> None:
+    run_dir, _ = trained
+    inputs = tmp_path / "photos"
+    shutil.copytree(shapes_root / "star", inputs / "nested")
+    (inputs / "broken.jpg").write_bytes(b"not a jpeg")
+    (inputs / ".hidden.png").write_bytes(b"editor debris")
+    (inputs / "notes.txt").write_text("not an image")
+    rows = predict(command_config("predict", tmp_path / "out", f"run_dir={run_dir}", f"inputs={inputs}", "top_k=2"))
+
+    assert len(rows) == 16  # 15 stars + the broken file; hidden and non-image files skipped
+    with (tmp_path / "out" / "predictions.csv").open(newline="") as file:
+        saved = list(csv.DictReader(file))
+    assert list(saved[0]) == ["path", "top1", "top1_probability", "top2", "top2_probability", "error"]
+    broken = [row for row in saved if row["path"].endswith("broken.jpg")]
+    assert broken[0]["error"] == "unreadable image" and broken[0]["top1"] == ""
+    good = [row for row in saved if not row["error"]]
+    assert len(good) == 15
+    for row in good:
+        assert row["top1"] in CLASSES and row["top2"] in CLASSES and row["top1"] != row["top2"]
+        assert 1.0 >= float(row["top1_probability"]) >= float(row["top2_probability"]) >= 0.0
+
+
+def test_predict_agrees_with_eval(trained, shapes_root: Path, tmp_path: Path) -> None:
+    run_dir, _ = trained
+    evaluate(command_config("eval", tmp_path / "eval", f"run_dir={run_dir}", "plots.enabled=false"))
+    with (tmp_path / "eval" / "predictions.csv").open(newline="") as file:
+        evaluated = list(csv.DictReader(file))
+    rows = predict(command_config("predict", tmp_path / "predict", f"run_dir={run_dir}", f"inputs={shapes_root}"))
+    predicted = {row["path"]: row for row in rows}
+    assert len(predicted) == 75
+    for row in evaluated:
+        mine = predicted[str(shapes_root / row["path"])]
+        assert mine["top1"] == row["predicted"]
+        assert mine["top1_probability"] == pytest.approx(float(row["probability"]), abs=1e-4)
+
+
+def test_list_images_rejects_a_missing_input_and_an_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"inputs=.*nowhere: no such file or folder"):
+        list_images(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no image files"):
+        list_images(tmp_path / "empty")
+
+
+def test_network_input_denormalizes_back_to_the_image(shapes_root: Path, trained) -> None:
+    run_dir, _ = trained
+    model = load_classifier(next(run_dir.glob("checkpoints/best-*.ckpt")))
+    path = shapes_root / "circle" / "circle_0000.png"
+    pre = model.hparams.preprocessing
+    shown = denormalize(network_input(model, path), pre["mean"], pre["std"])
+    # The eval preprocessing without its normalisation: shorter side to 32 / 0.875 = 37 px, centre crop 32 px.
+    crop = A.Compose([A.SmallestMaxSize(max_size=37, area_for_downscale="image"), A.CenterCrop(32, 32)])
+    expected = crop(image=read_rgb(path))["image"]
+    assert shown.shape == (32, 32, 3) and shown.dtype == np.uint8
+    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1

@@ -1,0 +1,59 @@
+"""plots: epoch logs read back across resumes, and the figures drawn from plain inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from transferlab.plots import plot_confusion_matrix, plot_image_grid, plot_learning_curves, read_epoch_logs
+
+
+def write_log(run_dir: Path, version: int, text: str) -> None:
+    path = run_dir / "logs" / f"version_{version}" / "metrics.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+
+
+def test_epoch_logs_merge_resumed_versions_and_place_learning_rates(tmp_path: Path) -> None:
+    # As Lightning's CSVLogger writes them: the LR monitor's row has no epoch and precedes its epoch's rows.
+    write_log(
+        tmp_path,
+        0,
+        "epoch,lr-SGD/head,step,train/loss_step,train/loss_epoch,val/acc\n"
+        ",0.1,0,,,\n0,,4,2.0,,\n0,,4,,,0.5\n0,,4,,1.5,\n"
+        ",0.05,5,,,\n1,,9,,,0.6\n1,,9,,1.2,\n",
+    )
+    # Killed during epoch 1 and resumed from epoch 1: version_1 has epoch 1 again, then epoch 2.
+    write_log(tmp_path, 1, "epoch,lr-SGD/head,step,val/acc\n,0.05,5,\n1,,9,0.65\n,0.01,10,\n2,,14,0.7\n")
+    series = read_epoch_logs(tmp_path)
+    assert series["val/acc"] == {0: 0.5, 1: 0.65, 2: 0.7}  # the later version wins
+    assert series["lr-SGD/head"] == {0: 0.1, 1: 0.05, 2: 0.01}
+    assert series["train/loss_epoch"] == {0: 1.5, 1: 1.2}
+    assert "train/loss_step" not in series and "step" not in series
+
+    png = plot_learning_curves(series, tmp_path / "curves.png")
+    assert imread(png).shape[1] > 3 * imread(png).shape[0]  # three panels side by side: loss, accuracy, lr
+
+
+def test_no_logs_give_no_series(tmp_path: Path) -> None:
+    assert read_epoch_logs(tmp_path) == {}
+
+
+def test_confusion_matrix_checks_its_shape(tmp_path: Path) -> None:
+    png = plot_confusion_matrix([[3, 1], [0, 4]], ["cat", "dog"], tmp_path / "cm.png")
+    assert imread(png).ndim == 3
+    with pytest.raises(ValueError, match=r"shape \(2, 2\) but there are 3 class names"):
+        plot_confusion_matrix([[3, 1], [0, 4]], ["cat", "dog", "eel"], tmp_path / "cm.png")
+
+
+def test_image_grid_draws_the_images_it_is_given(tmp_path: Path) -> None:
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[..., 0] = 255
+    png = plot_image_grid([red] * 3, ["a", "b", "c"], tmp_path / "grid.png")
+    pixels = imread(png)[..., :3]
+    assert ((pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.1)).mean() > 0.1  # a good share of pure red
+    with pytest.raises(ValueError, match="no images to draw"):
+        plot_image_grid([], [], tmp_path / "empty.png")
