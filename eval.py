@@ -1,4 +1,4 @@
-"""Evaluate a trained run: `python eval.py run_dir=outputs/2026-11-23/20-14-05 split=test`."""
+"""Evaluate a checkpoint: `python eval.py ckpt_path=<run_dir>/checkpoints/best-….ckpt [split=val | data.root=…]`."""
 
 import hydra
 from omegaconf import DictConfig

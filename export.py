@@ -1,4 +1,4 @@
-"""Export a trained run to ONNX and TorchScript: `python export.py run_dir=outputs/2026-11-23/20-14-05`."""
+"""Export a checkpoint to ONNX or TorchScript: `python export.py ckpt_path=<run>/checkpoints/best-….ckpt`."""
 
 import hydra
 from omegaconf import DictConfig

@@ -1,4 +1,4 @@
-"""Classify images with a trained run: `python predict.py run_dir=outputs/2026-11-23/20-14-05 inputs=photos/`."""
+"""Classify images with a checkpoint: `python predict.py ckpt_path=<run_dir>/checkpoints/best-….ckpt input=photos/`."""
 
 import hydra
 from omegaconf import DictConfig

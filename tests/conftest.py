@@ -28,6 +28,7 @@ FAST_OVERRIDES = [
     "+trainer.enable_model_summary=false",
     "+trainer.enable_progress_bar=false",
     "~callbacks.progress_bar",
+    "plots.enabled=false",  # ~1.5 s a run; the tests of the plots turn them on
 ]
 
 

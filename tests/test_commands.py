@@ -1,9 +1,11 @@
-"""eval.py and predict.py run as a user runs them, on a trained run; outputs land inside the run dir."""
+"""eval.py, predict.py and export.py run as a user runs them, on a trained checkpoint; outputs land inside its run
+dir, or in Hydra's outputs/ folder for a checkpoint outside any run."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +34,23 @@ def command(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def test_eval_and_predict_commands(trained, shapes_root: Path, tmp_path: Path) -> None:
+def test_eval_predict_and_export_commands(trained, shapes_root: Path, tmp_path: Path) -> None:
     run_dir, run_metrics = trained
-    command("eval.py", f"run_dir={run_dir}", cwd=tmp_path)
+    best = run_metrics["best_ckpt"]
+    result = command("eval.py", f"ckpt_path={best}", cwd=tmp_path)
     evaluated = json.loads((run_dir / "eval" / "test" / "metrics.json").read_text())
     assert evaluated["acc"] == pytest.approx(run_metrics["test_acc"])
     assert (run_dir / "eval" / "test" / "plots" / "confusion_matrix.png").is_file()
     assert (run_dir / "eval" / "test" / ".hydra" / "config.yaml").is_file()
+    assert "precision" in result.stdout and "triangle" in result.stdout  # the per-class table
 
-    command("predict.py", f"run_dir={run_dir}", f"inputs={shapes_root / 'star'}", "top_k=1", cwd=tmp_path)
-    (predictions,) = run_dir.glob("predict/*/predictions.csv")
+    # A checkpoint on its own: no run dir to write into, so Hydra's outputs/<date>/<time>-predict.
+    loose = shutil.copy(best, tmp_path / "model.ckpt")
+    result = command("predict.py", f"ckpt_path={loose}", f"input={shapes_root / 'star'}", "top_k=1", cwd=tmp_path)
+    (predictions,) = tmp_path.glob("outputs/*/*-predict/predictions.csv")
     assert len(predictions.read_text().splitlines()) == 1 + 15
+    assert "Predictions (15 image(s)" in result.stdout
+
+    command("export.py", f"ckpt_path={best}", cwd=tmp_path)
+    exported = json.loads((run_dir / "export" / "model.json").read_text())
+    assert exported["files"] == {"onnx": "model.onnx"} and exported["max_abs_diff"]["onnx"] < 1e-4

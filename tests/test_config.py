@@ -65,7 +65,7 @@ def test_scheduler_none_keeps_rates_constant(config, shapes_root: Path) -> None:
     datamodule.setup()
     model = build_model(cfg, datamodule)
     assert model.hparams.scheduler is None
-    assert isinstance(model.configure_optimizers(), torch.optim.SGD)
+    assert isinstance(model.configure_optimizers(), torch.optim.Optimizer)  # no scheduler config around it
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))

@@ -6,14 +6,17 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
-from trained_run import command_config, train_once
+from trained_run import CONF_DIR, command_config, train_once
 
-from transferlab.evaluation import compute_metrics, evaluate, select_images
-from transferlab.inference import find_checkpoint
+from transferlab.evaluation import compute_metrics, evaluate, select_images, unfreeze_epoch
+from transferlab.finetuning import Strategy
+from transferlab.inference import beside_run, find_checkpoint
 from transferlab.run import run
 
 CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
@@ -25,8 +28,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shapes_root: Path) -> tupl
     return run_dir, train_once(run_dir, shapes_root)
 
 
-def eval_config(run_dir: Path, output_dir: Path, *overrides: str):
-    return command_config("eval", output_dir, f"run_dir={run_dir}", *overrides)
+def eval_config(ckpt_path: str | Path, output_dir: Path, *overrides: str):
+    return command_config("eval", output_dir, f"ckpt_path={ckpt_path}", *overrides)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -34,14 +37,17 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def test_eval_of_the_test_split_reproduces_the_runs_test_metrics(trained, tmp_path: Path) -> None:
+def test_eval_of_the_test_split_reproduces_the_runs_test_metrics(trained, tmp_path: Path, capsys) -> None:
     run_dir, run_metrics = trained
-    result = evaluate(eval_config(run_dir, tmp_path))
+    result = evaluate(eval_config(run_metrics["best_ckpt"], tmp_path))
     assert result["checkpoint"] == run_metrics["best_ckpt"]
     assert result["acc"] == pytest.approx(run_metrics["test_acc"])
     assert result["f1"] == pytest.approx(run_metrics["test_f1"])
     assert result["confusion_matrix"] == run_metrics["test_confusion_matrix"]
-    assert result["num_images"] == 15 and result["unreadable"] == []
+    assert result["num_images"] == 15 and result["unreadable"] == [] and result["split"] == "test"
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in CLASSES) and "macro" in printed
+    assert f"accuracy {result['acc']:.4f} on 15 images" in printed
     assert json.loads((tmp_path / "metrics.json").read_text())["acc"] == pytest.approx(result["acc"])
 
     per_class = read_csv(tmp_path / "per_class.csv")
@@ -57,7 +63,7 @@ def test_eval_of_the_test_split_reproduces_the_runs_test_metrics(trained, tmp_pa
 
 def test_a_training_run_writes_its_plots(trained) -> None:
     run_dir, _ = trained
-    for name in ("learning_curves", "confusion_matrix", "worst_predictions", "training_samples"):
+    for name in ("learning_curves", "confusion_matrix", "worst_predictions", "samples", "training_samples"):
         image = imread(run_dir / "plots" / f"{name}.png")
         assert image.shape[0] > 100 and image.shape[1] > 100, name
 
@@ -68,34 +74,77 @@ def test_run_without_plots_writes_none(config, tmp_path: Path) -> None:
 
 
 def test_eval_on_another_labelled_folder_with_a_subset_of_classes(trained, shapes_root: Path, tmp_path: Path) -> None:
-    run_dir, _ = trained
+    _, run_metrics = trained
     folder = tmp_path / "new"
     for name in ("star", "circle"):
         shutil.copytree(shapes_root / name, folder / name)
     (folder / "star" / "broken.png").write_bytes(b"not an image")
-    result = evaluate(eval_config(run_dir, tmp_path / "out", "split=all", f"data_root={folder}", "plots.enabled=false"))
-    assert result["num_images"] == 30
+    # A checkpoint outside any run's checkpoints/ folder needs nothing but itself and the folder.
+    loose = shutil.copy(run_metrics["best_ckpt"], tmp_path / "model.ckpt")
+    result = evaluate(eval_config(loose, tmp_path / "out", f"data.root={folder}", "plots.enabled=false"))
+    assert result["split"] == "all" and result["num_images"] == 30
     assert result["unreadable"] == ["star/broken.png"]
     assert [result["per_class"][name]["support"] for name in CLASSES] == [15, 0, 0, 15, 0]
     assert not (tmp_path / "out" / "plots").exists()
+    with pytest.raises(ValueError, match=r"not inside a run's checkpoints/ folder.*pass data.root=<a labelled folder>"):
+        evaluate(eval_config(loose, tmp_path / "out"))
 
     (folder / "dog").mkdir()
     shutil.copy(shapes_root / "star" / "star_0000.png", folder / "dog")
     with pytest.raises(ValueError, match=r"classes \['dog'\] that .* was not trained on"):
-        evaluate(eval_config(run_dir, tmp_path / "out", "split=all", f"data_root={folder}"))
+        evaluate(eval_config(run_metrics["best_ckpt"], tmp_path / "out", f"data.root={folder}"))
 
 
-def test_select_images_reads_the_runs_split_and_data_root(trained, tmp_path: Path) -> None:
+def test_eval_needs_an_existing_ckpt_path(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"ckpt_path is required: pass ckpt_path=<run_dir>/checkpoints/"):
+        evaluate(command_config("eval", tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"ckpt_path=.*nope\.ckpt: no such checkpoint file"):
+        evaluate(eval_config(tmp_path / "nope.ckpt", tmp_path))
+
+
+def test_select_images_reads_the_runs_split_and_data_root(trained, shapes_root: Path, tmp_path: Path) -> None:
     run_dir, _ = trained
     val = select_images(run_dir, "val", None)
     assert len(val.paths) == 15 and sorted(set(val.labels)) == CLASSES
+    # The run's split, read from the data where it is now (a moved data folder).
+    moved = select_images(run_dir, "test", shapes_root)
+    assert moved.root == shapes_root and len(moved.paths) == 15
+    assert len(select_images(run_dir, None, shapes_root).paths) == 75  # a folder alone: all its images
     with pytest.raises(ValueError, match="split='valid' must be one of train, val, test, all"):
         select_images(run_dir, "valid", None)
+    with pytest.raises(FileNotFoundError, match=r"split=test needs the splits.csv of the checkpoint's run"):
+        select_images(None, "test", shapes_root)
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(run_dir / "splits.csv", bare / "splits.csv")
-    with pytest.raises(FileNotFoundError, match=r"config.yaml does not exist: pass data_root="):
+    with pytest.raises(FileNotFoundError, match=r"config.yaml does not exist: pass data.root="):
         select_images(bare, "test", None)
+
+
+def test_outputs_go_beside_the_checkpoints_run(trained, tmp_path: Path) -> None:
+    run_dir, run_metrics = trained
+    best = run_metrics["best_ckpt"]
+
+    def eval_dir(*overrides: str) -> str:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("eval", overrides=list(overrides), return_hydra_config=True).hydra.run.dir
+
+    assert eval_dir(f"ckpt_path={best}") == str(run_dir / "eval" / "test")
+    assert eval_dir(f"ckpt_path={best}", "split=val") == str(run_dir / "eval" / "val")
+    assert eval_dir(f"ckpt_path={best}", f"data.root={tmp_path}") == str(run_dir / "eval" / "all")
+    loose = shutil.copy(best, tmp_path / "model.ckpt")
+    assert eval_dir(f"ckpt_path={loose}").startswith("outputs/") and eval_dir(f"ckpt_path={loose}").endswith("-eval")
+    assert beside_run(run_dir / "checkpoints" / "missing.ckpt", "export", "fallback") == "fallback"
+    assert beside_run(None, "export", "fallback") == "fallback"
+
+
+def test_unfreeze_epoch_is_marked_for_two_stage_runs_only() -> None:
+    def model(**strategy) -> SimpleNamespace:
+        return SimpleNamespace(strategy=Strategy(**strategy))
+
+    assert unfreeze_epoch(model(name="finetune", freeze_epochs=2)) == 2
+    assert unfreeze_epoch(model(name="finetune")) is None
+    assert unfreeze_epoch(model(name="scratch")) is None
 
 
 def test_compute_metrics_per_class_and_macro() -> None:

@@ -23,8 +23,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shapes_root: Path) -> tupl
 
 
 def test_onnx_and_torchscript_match_the_checkpoint_on_real_images(trained, shapes_root: Path, tmp_path: Path) -> None:
-    run_dir, run_metrics = trained
-    info = export(command_config("export", tmp_path, f"run_dir={run_dir}"))
+    _, run_metrics = trained
+    cfg = command_config("export", tmp_path, f"ckpt_path={run_metrics['best_ckpt']}", "format=[onnx,torchscript]")
+    info = export(cfg)
     assert info["files"] == {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
     assert all(diff < 1e-4 for diff in info["max_abs_diff"].values())
     saved = json.loads((tmp_path / "model.json").read_text())
@@ -44,11 +45,15 @@ def test_onnx_and_torchscript_match_the_checkpoint_on_real_images(trained, shape
 
 
 def test_export_refuses_an_unknown_format_and_an_unfaithful_file(trained, tmp_path: Path, monkeypatch) -> None:
-    run_dir, _ = trained
-    with pytest.raises(ValueError, match=r"formats=\['tflite'\]: choose one or more of \['onnx', 'torchscript'\]"):
-        export(command_config("export", tmp_path, f"run_dir={run_dir}", "formats=[tflite]"))
+    _, run_metrics = trained
+    ckpt = f"ckpt_path={run_metrics['best_ckpt']}"
+    assert command_config("export", tmp_path, ckpt).format == "onnx"  # the default
+    with pytest.raises(ValueError, match=r"format=\['tflite'\]: choose onnx or torchscript, or both"):
+        export(command_config("export", tmp_path, ckpt, "format=tflite"))
+    with pytest.raises(ValueError, match="ckpt_path is required"):
+        export(command_config("export", tmp_path))
     # An exporter bug stands in as a file whose logits are off by 0.01.
     faithful = transferlab.export.run_torchscript
     monkeypatch.setattr(transferlab.export, "run_torchscript", lambda path, images: faithful(path, images) + 0.01)
     with pytest.raises(RuntimeError, match=r"model.torchscript.pt gives logits up to 1.00e-02 away from PyTorch's"):
-        export(command_config("export", tmp_path, f"run_dir={run_dir}", "formats=[torchscript]"))
+        export(command_config("export", tmp_path, ckpt, "format=torchscript"))

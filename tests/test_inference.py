@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
 import albumentations as A
 import numpy as np
 import pytest
+import torch
 from trained_run import command_config, train_once
 
 from transferlab.evaluation import evaluate
@@ -24,14 +26,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shapes_root: Path) -> tupl
     return run_dir, train_once(run_dir, shapes_root)
 
 
-def test_predict_writes_top_k_rows_and_flags_unreadable_files(trained, shapes_root: Path, tmp_path: Path) -> None:
-    run_dir, _ = trained
+def test_predict_writes_top_k_rows_and_flags_unreadable_files(
+    trained, shapes_root: Path, tmp_path: Path, capsys
+) -> None:
+    _, run_metrics = trained
     inputs = tmp_path / "photos"
     shutil.copytree(shapes_root / "star", inputs / "nested")
     (inputs / "broken.jpg").write_bytes(b"not a jpeg")
     (inputs / ".hidden.png").write_bytes(b"editor debris")
     (inputs / "notes.txt").write_text("not an image")
-    rows = predict(command_config("predict", tmp_path / "out", f"run_dir={run_dir}", f"inputs={inputs}", "top_k=2"))
+    best = run_metrics["best_ckpt"]
+    rows = predict(command_config("predict", tmp_path / "out", f"ckpt_path={best}", f"input={inputs}", "top_k=2"))
 
     assert len(rows) == 16  # 15 stars + the broken file; hidden and non-image files skipped
     with (tmp_path / "out" / "predictions.csv").open(newline="") as file:
@@ -44,14 +49,30 @@ def test_predict_writes_top_k_rows_and_flags_unreadable_files(trained, shapes_ro
     for row in good:
         assert row["top1"] in CLASSES and row["top2"] in CLASSES and row["top1"] != row["top2"]
         assert 1.0 >= float(row["top1_probability"]) >= float(row["top2_probability"]) >= 0.0
+    printed = capsys.readouterr().out
+    assert "Predictions (16 image(s)" in printed and "1 unreadable file(s):" in printed
+    first = good[0]  # the table row of the first readable image: file, top-1 class and its probability
+    name, top1, probability = Path(first["path"]).name, first["top1"], float(first["top1_probability"])
+    assert re.search(rf"{re.escape(name)}\s*│\s*{top1}\s*│\s*{probability:.2f}", printed), printed
+
+
+def test_predict_needs_an_input_and_an_existing_checkpoint(trained, tmp_path: Path) -> None:
+    _, run_metrics = trained
+    with pytest.raises(ValueError, match=r"input is required: pass input=<an image file or a folder of images>"):
+        predict(command_config("predict", tmp_path, f"ckpt_path={run_metrics['best_ckpt']}"))
+    with pytest.raises(ValueError, match="ckpt_path is required"):
+        predict(command_config("predict", tmp_path, f"input={tmp_path}"))
+    with pytest.raises(FileNotFoundError, match=r"ckpt_path=.*nope\.ckpt: no such checkpoint file"):
+        predict(command_config("predict", tmp_path, f"ckpt_path={tmp_path / 'nope.ckpt'}", f"input={tmp_path}"))
 
 
 def test_predict_agrees_with_eval(trained, shapes_root: Path, tmp_path: Path) -> None:
-    run_dir, _ = trained
-    evaluate(command_config("eval", tmp_path / "eval", f"run_dir={run_dir}", "plots.enabled=false"))
+    _, run_metrics = trained
+    best = run_metrics["best_ckpt"]
+    evaluate(command_config("eval", tmp_path / "eval", f"ckpt_path={best}", "plots.enabled=false"))
     with (tmp_path / "eval" / "predictions.csv").open(newline="") as file:
         evaluated = list(csv.DictReader(file))
-    rows = predict(command_config("predict", tmp_path / "predict", f"run_dir={run_dir}", f"inputs={shapes_root}"))
+    rows = predict(command_config("predict", tmp_path / "predict", f"ckpt_path={best}", f"input={shapes_root}"))
     predicted = {row["path"]: row for row in rows}
     assert len(predicted) == 75
     for row in evaluated:
@@ -59,9 +80,19 @@ def test_predict_agrees_with_eval(trained, shapes_root: Path, tmp_path: Path) ->
         assert mine["top1"] == row["predicted"]
         assert mine["top1_probability"] == pytest.approx(float(row["probability"]), abs=1e-4)
 
+    # The module's own forward on the same preprocessing gives the same probabilities.
+    model = load_classifier(best)
+    stars = sorted((shapes_root / "star").iterdir())[:4]
+    with torch.no_grad():
+        probs = model(torch.stack([network_input(model, p) for p in stars])).softmax(dim=1)
+    for path, expected in zip(stars, probs, strict=True):
+        row = predicted[str(path)]
+        assert row["top1"] == CLASSES[int(expected.argmax())]
+        assert row["top1_probability"] == pytest.approx(float(expected.max()), abs=1e-4)
+
 
 def test_list_images_rejects_a_missing_input_and_an_empty_folder(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"inputs=.*nowhere: no such file or folder"):
+    with pytest.raises(FileNotFoundError, match=r"input=.*nowhere: no such file or folder"):
         list_images(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no image files"):

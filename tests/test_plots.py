@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from transferlab.plots import plot_confusion_matrix, plot_image_grid, plot_learning_curves, read_epoch_logs
+from transferlab.plots import (
+    plot_confusion_matrix,
+    plot_image_grid,
+    plot_learning_curves,
+    read_epoch_logs,
+    smooth_ema,
+)
 
 
 def write_log(run_dir: Path, version: int, text: str) -> None:
@@ -36,6 +42,23 @@ def test_epoch_logs_merge_resumed_versions_and_place_learning_rates(tmp_path: Pa
 
     png = plot_learning_curves(series, tmp_path / "curves.png")
     assert imread(png).shape[1] > 3 * imread(png).shape[0]  # three panels side by side: loss, accuracy, lr
+
+
+def test_learning_curves_draw_the_ema_and_mark_the_unfreeze_epoch(tmp_path: Path) -> None:
+    assert smooth_ema([1.0, 0.0, 0.0], factor=0.8) == pytest.approx([1.0, 0.8, 0.64])
+    assert smooth_ema([]) == []
+    noisy = {"val/acc": {e: 0.5 + 0.3 * (e % 2) for e in range(6)}, "val/loss": {e: 1.0 - 0.1 * e for e in range(6)}}
+    raw_only = imread(plot_learning_curves(noisy, tmp_path / "raw.png", smoothing=0))
+    smoothed = imread(plot_learning_curves(noisy, tmp_path / "ema.png"))
+    marked = imread(plot_learning_curves(noisy, tmp_path / "marked.png", unfreeze_epoch=3))
+    assert raw_only.shape == smoothed.shape == marked.shape
+    assert np.abs(smoothed - raw_only).max() > 0.5  # the EMA lines are drawn
+
+    def grey(image: np.ndarray) -> np.ndarray:
+        return (np.abs(image[..., 0] - 0.5) < 0.06) & (np.ptp(image[..., :3], axis=-1) < 0.02)
+
+    # The dashed grey line at the unfreeze epoch: pixels that are grey in the marked figure only.
+    assert (grey(marked) & ~grey(smoothed)).sum() > 100
 
 
 def test_no_logs_give_no_series(tmp_path: Path) -> None:

@@ -46,6 +46,11 @@ def test_report_ranks_jobs_and_names_what_differs(sweep_dir: Path) -> None:
     assert [line.split(" | ")[1] for line in table] == ["1", "0", "2"]  # by test accuracy, failed last
     assert table[0].startswith("| 1 | 1 | `strategy=finetune` | scratch | resnet18 | ")
     assert "90.0%" in table[0] and table[2].startswith("| failed | 2 |")
+    header = next(line for line in report.splitlines() if line.startswith("| rank |"))
+    assert "| epochs to best | epochs | s/epoch | fit time | trainable params |" in header
+    metrics = json.loads((sweep_dir / "0" / "metrics.json").read_text())
+    cost = f"| 1 | {metrics['epochs']} | {metrics['fit_seconds'] / metrics['epochs']:.1f} s | "
+    assert cost in table[1] and table[1].endswith(f"| {metrics['trainable_params']:,} |")
     assert "**Best: `strategy=finetune`** (job 1)" in report
     assert "Common to all jobs: `data=folder`." in report
     assert "| circle | 100.0% |" in report  # the per-class table, best job first
@@ -55,10 +60,17 @@ def test_report_ranks_jobs_and_names_what_differs(sweep_dir: Path) -> None:
 
 
 def test_jobs_carry_their_validation_curve(sweep_dir: Path, trained) -> None:
+    # Job 1 as if resumed into a 4-epoch run whose val accuracy peaked first at epoch index 1, then tied.
+    resumed = sweep_dir / "1" / "logs" / "version_9" / "metrics.csv"
+    resumed.parent.mkdir(parents=True)
+    resumed.write_text("epoch,step,val/acc\n0,4,0.2\n1,9,0.6\n2,14,0.6\n3,19,0.4\n")
     jobs = {row["job"]: row for row in collect_jobs(sweep_dir)}
+    assert jobs["1"]["epochs_to_best"] == 2
     assert list(jobs["0"]["val_acc"]) == [0]
     assert jobs["0"]["val_acc"][0] == pytest.approx(trained[1]["best_val_acc"])
     assert jobs["2"]["val_acc"] == {} and jobs["2"]["status"] == "failed"
+    assert jobs["0"]["epochs_to_best"] == 1 and jobs["2"]["epochs_to_best"] is None
+    assert jobs["0"]["seconds_per_epoch"] == pytest.approx(jobs["0"]["fit_seconds"] / jobs["0"]["epochs"])
 
 
 def test_callback_writes_the_report_at_multirun_end(sweep_dir: Path) -> None:

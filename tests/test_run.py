@@ -30,7 +30,7 @@ def test_each_strategy_trains_tests_and_writes_its_files(config, tmp_path: Path,
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     logged = (run_dir / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     assert "val/acc" in logged and "train/loss_epoch" in logged
-    assert "lr-SGD/head" in logged
+    assert "lr-AdamW/head" in logged
 
 
 def test_trainable_parameter_count_follows_the_strategy(config, tmp_path: Path) -> None:

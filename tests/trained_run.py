@@ -17,7 +17,7 @@ _RUNS: dict[Path, dict[str, Any]] = {}
 def train_once(run_dir: Path, data_root: Path, *overrides: str) -> dict[str, Any]:
     """A 1-epoch scratch run into `run_dir` (once per session), with the `.hydra/config.yaml` Hydra would save."""
     if run_dir not in _RUNS:
-        cfg = make_config(run_dir, data_root, "trainer.max_epochs=1", *overrides)
+        cfg = make_config(run_dir, data_root, "trainer.max_epochs=1", "plots.enabled=true", *overrides)
         _RUNS[run_dir] = run(cfg)
         (run_dir / ".hydra").mkdir(exist_ok=True)
         OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # as a train.py run leaves it: unresolved

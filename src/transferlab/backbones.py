@@ -69,6 +69,16 @@ def build_network(backbone: str, num_classes: int, *, hidden_dim: int | None = N
     return net
 
 
+def pooled_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """What the head of a network from :func:`build_network` sees: the backbone's globally pooled features.
+
+    torchvision's ResNet forward without ``fc``, so the network needs no surgery (and a compiled one no recompile).
+    """
+    x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
+    x = net.layer4(net.layer3(net.layer2(net.layer1(x))))
+    return torch.flatten(net.avgpool(x), 1)
+
+
 def stage_modules(net: nn.Module) -> dict[str, list[nn.Module]]:
     """The modules of each stage, in input-to-output order."""
     return {

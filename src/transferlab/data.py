@@ -7,6 +7,7 @@ module wires them into Lightning: which files go to which loader, with which tra
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any
 import albumentations as A
 import torch
 from pytorch_lightning import LightningDataModule
-from torch.utils.data import Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from transferlab.bad_images import (
     SkippingDataLoader,
@@ -27,6 +28,8 @@ from transferlab.bad_images import (
     write_skipped_csv,
 )
 from transferlab.demo import make_demo_dataset
+from transferlab.download import fetch_dataset
+from transferlab.feature_cache import NO_AUGMENT, FeatureCache
 from transferlab.images import read_rgb
 from transferlab.splits import Sample, load_or_make_splits
 from transferlab.transforms import build_eval_transform, build_train_transform
@@ -48,6 +51,7 @@ class ImageFileDataset(Dataset):
         *,
         random: bool = False,
         bad_images: str = "error",
+        decode_side: int | None = None,
     ) -> None:
         self.root = root
         self.paths = [s.path for s in samples]
@@ -55,6 +59,7 @@ class ImageFileDataset(Dataset):
         self.transform = transform
         self.random = random
         self.bad_images = bad_images
+        self.decode_side = decode_side
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -62,7 +67,7 @@ class ImageFileDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | Unreadable:
         path = self.paths[index]
         try:
-            image = read_rgb(self.root / path)
+            image = read_rgb(self.root / path, min_side=self.decode_side)
         except (ValueError, FileNotFoundError) as error:  # deleted or damaged since the scan
             if self.bad_images == "skip":
                 if isinstance(error, FileNotFoundError):
@@ -78,6 +83,17 @@ class ImageFileDataset(Dataset):
             # DataLoader seeds per worker, and checkpoints carry) makes augmentation reproducible and resumable.
             self.transform.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
         return self.transform(image=image)["image"], self.labels[index]
+
+
+def decode_side(image_size: int, resize_ratio: float, random_crop_scale: Sequence[float] | None) -> int:
+    """The shorter side an image needs for its transform to never upsample; larger JPEGs decode at reduced size.
+
+    Eval resizes the shorter side to ``image_size / resize_ratio``. A random resized crop of area fraction ``s``
+    and aspect ratio up to 4/3 has a shorter side of at least ``sqrt(3/4 × s)`` times the image's.
+    """
+    if random_crop_scale is None:
+        return math.ceil(image_size / resize_ratio)
+    return math.ceil(image_size / math.sqrt(0.75 * random_crop_scale[0]))
 
 
 def default_num_workers() -> int:
@@ -100,9 +116,13 @@ class FolderDataModule(LightningDataModule):
         mean, std: input normalisation, from the backbone's weights.
         resize_ratio: eval resizes the shorter side to ``image_size / resize_ratio`` before the centre crop.
         demo: arguments of ``make_demo_dataset``; when given, ``root`` is generated on first use.
+        download: arguments of ``fetch_dataset`` (``url``, ``sha256``, ``subdir``); when given, ``root`` is
+            downloaded and extracted on first use and reused after.
         bad_images: ``skip`` or ``error``: what an unreadable image file does (see ``bad_images.py``).
         verify: ``auto``, ``none``, ``header`` or ``full``: how files are checked before training.
         skipped_file: where skipped files are listed (``skipped_images.csv`` in the run dir); None: only logged.
+        cache_features: loaders yield the frozen backbone's features, extracted once per split by the model the
+            Trainer fits (see ``feature_cache.py``); ``strategy=feature_extraction`` and ``augment=none`` only.
     """
 
     def __init__(
@@ -122,9 +142,11 @@ class FolderDataModule(LightningDataModule):
         std: Sequence[float] = (0.229, 0.224, 0.225),
         resize_ratio: float = 0.875,
         demo: dict[str, Any] | None = None,
+        download: dict[str, Any] | None = None,
         bad_images: str = "skip",
         verify: str = "auto",
         skipped_file: str | None = None,
+        cache_features: bool = False,
     ) -> None:
         super().__init__()
         self.verify = resolve_verify(bad_images, verify)
@@ -150,9 +172,12 @@ class FolderDataModule(LightningDataModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.resize_ratio = resize_ratio
         self.demo = demo
+        self.download = download
         self.class_names: list[str] = []
         self.samples: list[Sample] = []
         self.datasets: dict[str, ImageFileDataset] = {}
+        self.cache_features = cache_features
+        self.feature_cache = FeatureCache()
 
     @property
     def num_classes(self) -> int:
@@ -171,6 +196,8 @@ class FolderDataModule(LightningDataModule):
     def prepare_data(self) -> None:
         if self.demo is not None:
             make_demo_dataset(self.root, **self.demo)
+        if self.download is not None:
+            fetch_dataset(root=self.root, **self.download)
 
     def setup(self, stage: str | None = None) -> None:
         if self.samples:  # Lightning calls setup once per fit/test; the split never changes within a run
@@ -199,11 +226,22 @@ class FolderDataModule(LightningDataModule):
             resize_ratio=self.resize_ratio,
             **self.augment,
         )
+        eval_side = decode_side(self.image_size, self.resize_ratio, None)
+        train_side = decode_side(self.image_size, self.resize_ratio, self.augment.get("random_crop_scale"))
+        # Seeding albumentations per sample only where it draws random numbers (see ImageFileDataset): augment=none
+        # then leaves torch's random stream alone, so a cached run shuffles exactly as an uncached one does.
+        random = any(self.augment.get(key, off) != off for key, off in NO_AUGMENT.items())
         for split in SPLITS:
-            transform = train_transform if split == "train" else eval_transform
+            train = split == "train" and not self.cache_features  # cached: every split is read once, as eval
             split_samples = [s for s in self.samples if s.split == split]
             self.datasets[split] = ImageFileDataset(
-                self.root, split_samples, class_to_idx, transform, random=split == "train", bad_images=self.bad_images
+                self.root,
+                split_samples,
+                class_to_idx,
+                train_transform if train else eval_transform,
+                random=train and random,
+                bad_images=self.bad_images,
+                decode_side=train_side if train else eval_side,
             )
         log.info(
             "%s: %d classes; %s",
@@ -244,8 +282,10 @@ class FolderDataModule(LightningDataModule):
         counts = Counter(s.label for s in self.samples if s.split == split)
         return [counts[name] for name in self.class_names]
 
-    def _loader(self, split: str, *, shuffle: bool = False, sampler=None) -> SkippingDataLoader:
+    def _loader(self, split: str, *, shuffle: bool = False, sampler=None) -> DataLoader:
         dataset = self.datasets[split]
+        if self.cache_features:
+            return self._cached_loader(split, shuffle=shuffle, balanced=sampler is not None)
         return SkippingDataLoader(
             dataset,
             on_unreadable=self._on_unreadable,
@@ -260,7 +300,30 @@ class FolderDataModule(LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> SkippingDataLoader:
+    def _image_loader(self, split: str) -> SkippingDataLoader:
+        """Every image of ``split`` in order, with the eval preprocessing: what a feature cache reads once."""
+        return SkippingDataLoader(
+            self.datasets[split],
+            on_unreadable=self._on_unreadable,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            # Its own generator: a loader draws a seed when iterated, and drawing it from torch's global stream
+            # would shift every later shuffle away from the uncached run's.
+            generator=torch.Generator(),
+        )
+
+    def _cached_loader(self, split: str, *, shuffle: bool = False, balanced: bool = False) -> DataLoader:
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        if module is None:
+            raise RuntimeError("data.cache_features=true: the feature loaders need the Trainer's model")
+        dataset = self.feature_cache.dataset(split, module.net, self._image_loader(split), self.trainer)
+        drop_last = split == "train" and len(dataset) >= self.batch_size  # as for images, see _loader
+        return FeatureCache.loader(
+            dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last, balanced=balanced
+        )
+
+    def train_dataloader(self) -> DataLoader:
         if not self.balanced_sampler:
             return self._loader("train", shuffle=True)
         counts = self.class_counts("train")
@@ -268,10 +331,10 @@ class FolderDataModule(LightningDataModule):
         sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
         return self._loader("train", sampler=sampler)
 
-    def val_dataloader(self) -> SkippingDataLoader:
+    def val_dataloader(self) -> DataLoader:
         return self._loader("val")
 
-    def test_dataloader(self) -> SkippingDataLoader:
+    def test_dataloader(self) -> DataLoader:
         if not self.datasets["test"]:
             raise ValueError(f"The test split of {self.root} is empty: set data.test_fraction > 0 or add test/")
         return self._loader("test")

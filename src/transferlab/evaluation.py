@@ -1,5 +1,5 @@
-"""Owns evaluating a trained model on labelled images: which images (a split of the run, or a labelled folder), the
-metrics (torchmetrics), the files eval writes, and the plots written at the end of a training run.
+"""Owns evaluating a checkpoint on labelled images: which images (a split of the checkpoint's run, or every image of
+a labelled folder), the metrics (torchmetrics), the files eval writes, and the plots written at the end of a run.
 
 ``eval.py`` calls :func:`evaluate`; ``run.py`` calls :func:`write_run_plots`.
 """
@@ -17,6 +17,9 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -28,11 +31,12 @@ from torchmetrics.classification import (
 from transferlab.files import atomic_write_json, atomic_write_text
 from transferlab.images import read_rgb
 from transferlab.inference import (
+    checkpoint_file,
     denormalize,
-    find_checkpoint,
     load_classifier,
     network_input,
     predict_files,
+    run_dir_of,
 )
 from transferlab.module import ImageClassifier
 from transferlab.plots import (
@@ -59,35 +63,57 @@ class LabelledImages:
     labels: list[str]  # class names
 
 
+def eval_split(split: str | None, data_root: str | Path | None) -> str:
+    """eval's ``split`` when it is left out: ``all`` (every image) of a folder given as ``data.root``, else ``test``.
+
+    The config names eval's output folder ``eval/<this>`` with it, as ``${transferlab.eval_split:…}``.
+    """
+    return split or ("all" if data_root else "test")
+
+
+OmegaConf.register_new_resolver("transferlab.eval_split", eval_split, replace=True)
+
+
 def run_data_root(run_dir: Path) -> Path:
     """The ``data.root`` a run trained on, from its Hydra ``.hydra/config.yaml``."""
     config_file = run_dir / ".hydra" / "config.yaml"
     if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file} does not exist: pass data_root=<the folder the run trained on>")
+        raise FileNotFoundError(f"{config_file} does not exist: pass data.root=<the folder the run trained on>")
     try:
         root = OmegaConf.select(OmegaConf.load(config_file), "data.root", throw_on_resolution_failure=True)
     except Exception as error:  # an interpolation that only resolves inside the training job
-        raise ValueError(f"cannot resolve data.root of {config_file} ({error}): pass data_root=<folder>") from None
+        raise ValueError(f"cannot resolve data.root of {config_file} ({error}): pass data.root=<folder>") from None
     if not root:
-        raise ValueError(f"{config_file} has no data.root: pass data_root=<the folder the run trained on>")
+        raise ValueError(f"{config_file} has no data.root: pass data.root=<the folder the run trained on>")
     return Path(root).expanduser()
 
 
-def select_images(run_dir: Path, split: str, data_root: str | Path | None) -> LabelledImages:
-    """``train``/``val``/``test``: that split of the run's ``splits.csv``; ``all``: every image under the root.
+def select_images(run_dir: Path | None, split: str | None, data_root: str | Path | None) -> LabelledImages:
+    """The images eval sees.
 
-    The root is ``data_root`` when given, else the run's ``data.root``.
+    Args:
+        run_dir: the checkpoint's run (None for a checkpoint outside a run's ``checkpoints/`` folder).
+        split: ``train``/``val``/``test``: that split of the run's ``splits.csv``; ``all``: every image under the
+            root; None: ``all`` when ``data_root`` is given, else ``test``.
+        data_root: a labelled folder (one subfolder per class); default: the run's ``data.root``.
     """
+    split = eval_split(split, data_root)
     if split not in SPLIT_CHOICES:
         raise ValueError(f"split={split!r} must be one of {', '.join(SPLIT_CHOICES)}")
+    if run_dir is None and not data_root:
+        raise ValueError(
+            "the checkpoint (ckpt_path) is not inside a run's checkpoints/ folder, so there is no run data to "
+            "evaluate: pass data.root=<a labelled folder> (one subfolder per class)"
+        )
     root = Path(data_root).expanduser() if data_root else run_data_root(run_dir)
     if split == "all":
         _, items = scan_folder(root)
         return LabelledImages(root, [path for path, _, _ in items], [label for _, label, _ in items])
-    splits_file = run_dir / "splits.csv"
-    if not splits_file.is_file():
+    splits_file = None if run_dir is None else run_dir / "splits.csv"
+    if splits_file is None or not splits_file.is_file():
         raise FileNotFoundError(
-            f"{splits_file} does not exist: point run_dir at a train.py output folder, or use split=all with data_root"
+            f"split={split} needs the splits.csv of the checkpoint's run, and {splits_file or 'it'} does not exist: "
+            "leave split= out to evaluate every image of data.root=<folder>"
         )
     samples = [s for s in read_splits_csv(splits_file, root) if s.split == split]
     if not samples:
@@ -128,20 +154,23 @@ def compute_metrics(probs: torch.Tensor, targets: torch.Tensor, class_names: Seq
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate a run's checkpoint on ``cfg.split`` and write metrics.json, per_class.csv, predictions.csv, plots/.
+    """Evaluate the checkpoint ``cfg.ckpt_path`` and write metrics.json, per_class.csv, predictions.csv, plots/.
 
-    Everything goes to ``cfg.paths.output_dir`` (``<run_dir>/eval/<split>`` from ``eval.py``).
+    The images: ``cfg.split`` of the checkpoint's run (``<run_dir>/checkpoints/x.ckpt``), or every image of the
+    labelled folder ``cfg.data.root``. Everything goes to ``cfg.paths.output_dir`` (``<run_dir>/eval/<split>`` from
+    ``eval.py``). The per-class table is printed too.
     """
-    run_dir = Path(cfg.run_dir).expanduser()
+    ckpt_path = checkpoint_file(cfg.ckpt_path)
+    run_dir = run_dir_of(ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = find_checkpoint(run_dir, cfg.ckpt)
+    split = eval_split(cfg.split, cfg.data.root)
     model = load_classifier(ckpt_path)
-    images = select_images(run_dir, cfg.split, cfg.data_root)
+    images = select_images(run_dir, split, cfg.data.root)
     unknown = sorted(set(images.labels) - set(model.class_names))
     if unknown:
         raise ValueError(
             f"{images.root} has classes {unknown} that {ckpt_path} was not trained on ({model.class_names}): "
-            "evaluate on a folder whose class folders are among the model's classes"
+            "evaluate on a folder (data.root=) whose class folders are among the model's classes"
         )
     predictions = predict_files(
         model,
@@ -149,16 +178,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         batch_size=cfg.batch_size,
         num_workers=cfg.num_workers,
         device=cfg.device,
+        progress=len(images.paths) > cfg.batch_size,
     )
     if not predictions.paths:
-        raise ValueError(f"none of the {len(images.paths)} {cfg.split} images under {images.root} could be read")
+        raise ValueError(f"none of the {len(images.paths)} {split} images under {images.root} could be read")
     label_of = dict(zip((images.root / p for p in images.paths), images.labels, strict=True))
     class_index = {name: i for i, name in enumerate(model.class_names)}
     targets = torch.tensor([class_index[label_of[p]] for p in predictions.paths])
 
     metrics = {
         "checkpoint": str(ckpt_path),
-        "split": cfg.split,
+        "split": split,
         "data_root": str(images.root),
         "num_images": len(predictions.paths),
         "unreadable": [str(p.relative_to(images.root)) for p in predictions.unreadable],
@@ -169,25 +199,51 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     write_per_class_csv(output_dir / "per_class.csv", metrics["per_class"])
     relative = [p.relative_to(images.root).as_posix() for p in predictions.paths]
     write_predictions_csv(output_dir / "predictions.csv", relative, predictions.probs, targets, model.class_names)
+    print_per_class(metrics, f"{ckpt_path.name} on {split} of {images.root}")
     if cfg.plots.enabled:
         plots = output_dir / PLOTS_DIR
-        title = f"{run_dir.name}: {cfg.split} ({len(targets)} images)"
+        name = run_dir.name if run_dir is not None else ckpt_path.stem
+        title = f"{name}: {split} ({len(targets)} images)"
         plot_confusion_matrix(metrics["confusion_matrix"], model.class_names, plots / "confusion_matrix.png", title)
         plot_worst_predictions(model, predictions.paths, predictions.probs, targets, plots, cfg.plots.worst)
         plot_prediction_samples(model, predictions.paths, predictions.probs, targets, plots, cfg.plots.samples)
-        series = read_epoch_logs(run_dir)
+        series = read_epoch_logs(run_dir) if run_dir is not None else {}
         if series:
-            plot_learning_curves(series, plots / "learning_curves.png", run_dir.name)
+            curves = plots / "learning_curves.png"
+            plot_learning_curves(series, curves, run_dir.name, unfreeze_epoch=unfreeze_epoch(model))
     log.info(
         "%s on %s (%d images): accuracy %.4f, macro F1 %.4f; wrote %s",
         ckpt_path.name,
-        cfg.split,
+        split,
         len(targets),
         metrics["acc"],
         metrics["f1"],
         output_dir,
     )
     return metrics
+
+
+def print_per_class(metrics: dict[str, Any], title: str) -> None:
+    """The per-class precision, recall, F1 and support, then the overall accuracy and macro scores, as a table."""
+    table = Table(title=title)
+    table.add_column("class")
+    for header in ("precision", "recall", "F1", "support"):
+        table.add_column(header, justify="right")
+    for name, row in metrics["per_class"].items():
+        table.add_row(
+            Text(name), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"])
+        )
+    table.add_section()
+    macro = [f"{metrics[key]:.3f}" for key in ("precision", "recall", "f1")]
+    table.add_row("macro", *macro, str(metrics["num_images"]))
+    table.caption = f"accuracy {metrics['acc']:.4f} on {metrics['num_images']} images"
+    Console().print(table)
+
+
+def unfreeze_epoch(model: ImageClassifier) -> int | None:
+    """The epoch the backbone unfreezes in a two-stage run (``strategy.freeze_epochs`` > 0), else None."""
+    strategy = model.strategy
+    return strategy.freeze_epochs if strategy.name == "finetune" and strategy.freeze_epochs > 0 else None
 
 
 def write_per_class_csv(path: Path, per_class: dict[str, dict[str, float]]) -> Path:
@@ -282,21 +338,25 @@ def write_run_plots(
     training_samples: int,
 ) -> list[Path]:
     """The end-of-training figures in ``<run_dir>/plots``: learning curves, test confusion matrix, the worst test
-    predictions of ``model`` (the best checkpoint's weights), and training images as augmented.
+    predictions of ``model`` (the best checkpoint's weights), a sample of its test predictions (``samples.png``, as
+    eval.py draws it), and training images as augmented.
     """
     plots = output_dir / PLOTS_DIR
     written = []
     series = read_epoch_logs(output_dir)
     if series:
-        written.append(plot_learning_curves(series, plots / "learning_curves.png", output_dir.name))
+        curves = plots / "learning_curves.png"
+        written.append(plot_learning_curves(series, curves, output_dir.name, unfreeze_epoch=unfreeze_epoch(model)))
     names = model.class_names
     written.append(plot_confusion_matrix(metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"))
     test = [s for s in samples if s.split == "test"]
-    if worst > 0 and test:
+    if (worst > 0 or training_samples > 0) and test:
         predictions = predict_files(model, [root / s.path for s in test])
         label_of = {root / s.path: s.label for s in test}
         targets = torch.tensor([names.index(label_of[p]) for p in predictions.paths])
-        written.append(plot_worst_predictions(model, predictions.paths, predictions.probs, targets, plots, worst))
+        found = (predictions.paths, predictions.probs, targets, plots)
+        written.append(plot_worst_predictions(model, *found, worst))
+        written.append(plot_prediction_samples(model, *found, training_samples))
     train = [s for s in samples if s.split == "train"]
     if training_samples > 0 and train:
         written.append(

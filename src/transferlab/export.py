@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from transferlab.files import atomic_write_json
-from transferlab.inference import find_checkpoint, load_classifier
+from transferlab.inference import checkpoint_file, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,16 @@ OUTPUT_NAME = "logits"
 
 
 def export(cfg: DictConfig) -> dict[str, Any]:
-    """Export a run's checkpoint in ``cfg.formats`` into ``cfg.paths.output_dir`` and check each file's outputs.
+    """Export the checkpoint ``cfg.ckpt_path`` as ``cfg.format`` into ``cfg.paths.output_dir``; check each file.
 
-    Returns what ``model.json`` holds: the files, the largest absolute difference of each from PyTorch's logits, and
-    the class names and preprocessing.
+    ``cfg.format`` is ``onnx``, ``torchscript`` or a list of both. Returns what ``model.json`` holds: the files, the
+    largest absolute difference of each from PyTorch's logits, and the class names and preprocessing.
     """
-    formats = list(cfg.formats)
+    formats = [cfg.format] if isinstance(cfg.format, str) else list(cfg.format)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
-        raise ValueError(f"formats={formats}: choose one or more of {list(FORMATS)}, e.g. formats=[onnx]")
-    ckpt_path = find_checkpoint(cfg.run_dir, cfg.ckpt)
+        raise ValueError(f"format={formats}: choose {' or '.join(FORMATS)}, or both as format=[{','.join(FORMATS)}]")
+    ckpt_path = checkpoint_file(cfg.ckpt_path)
     model = load_classifier(ckpt_path)
     net = model.net.eval()
     size = int(model.hparams.preprocessing["image_size"])

@@ -1,5 +1,6 @@
-"""Owns inference with a trained model: finding a run's checkpoint, loading it, batched class probabilities for
-image files, preprocessed exactly as the checkpoint's ``preprocessing`` says, and ``predict.py``'s predictions.csv.
+"""Owns inference with a trained model: the checkpoint (``ckpt_path``) and the run it sits in, loading it, batched
+class probabilities for image files, preprocessed exactly as the checkpoint's ``preprocessing`` says, and
+``predict.py``'s predictions.csv.
 
 ``eval.py``, ``predict.py``, ``export.py`` and the end-of-run plots all go through here, so every one of them sees
 an image the way the network saw its validation images.
@@ -19,7 +20,11 @@ from typing import Any
 import albumentations as A
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+from rich.text import Text
 from torch.utils.data import DataLoader, Dataset
 
 from transferlab.files import atomic_write_text
@@ -32,8 +37,45 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"
 
 
+def checkpoint_file(ckpt_path: str | Path | None) -> Path:
+    """``ckpt_path`` of eval/predict/export, checked: it must name an existing checkpoint file."""
+    if ckpt_path is None or str(ckpt_path) in ("", "???"):
+        raise ValueError(
+            "ckpt_path is required: pass ckpt_path=<run_dir>/checkpoints/best-….ckpt (any .ckpt written by train.py)"
+        )
+    path = Path(ckpt_path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt_path}: no such checkpoint file; pass the path of a .ckpt file, e.g. "
+            "<run_dir>/checkpoints/best-….ckpt"
+        )
+    return path
+
+
+def run_dir_of(ckpt_path: str | Path) -> Path | None:
+    """The training run a checkpoint belongs to: ``<run_dir>`` for ``<run_dir>/checkpoints/<name>.ckpt``, else None."""
+    path = Path(ckpt_path).expanduser()
+    return path.parent.parent if path.parent.name == CHECKPOINT_DIR else None
+
+
+def beside_run(ckpt_path: Any, subdir: str, fallback: str) -> str:
+    """Where eval/predict/export write: ``<run_dir>/<subdir>`` for an existing checkpoint inside a run, else
+    ``fallback`` (Hydra's own ``outputs/…`` folder). The configs use it as ``${transferlab.beside_run:…}``.
+    """
+    if ckpt_path:
+        path = Path(str(ckpt_path)).expanduser()
+        run_dir = run_dir_of(path)
+        if run_dir is not None and path.is_file():
+            return str(run_dir / subdir)
+    return str(fallback)
+
+
+# Registered on import: eval.py, predict.py and export.py import this module before Hydra resolves hydra.run.dir.
+OmegaConf.register_new_resolver("transferlab.beside_run", beside_run, replace=True)
+
+
 def find_checkpoint(run_dir: str | Path, ckpt: str = "best") -> Path:
-    """The checkpoint file of a training run.
+    """The checkpoint file of a training run, for code that holds a run dir (notebooks, tests).
 
     Args:
         run_dir: the run's output folder (it holds ``checkpoints/``).
@@ -135,8 +177,12 @@ def predict_files(
     batch_size: int = 64,
     num_workers: int = 0,
     device: str = "auto",
+    progress: bool = False,
 ) -> Predictions:
-    """Softmax probabilities for every image file, in batches, with the checkpoint's eval preprocessing."""
+    """Softmax probabilities for every image file, in batches, with the checkpoint's eval preprocessing.
+
+    ``progress``: a progress bar over the batches (for folders of images).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     paths = [Path(p) for p in paths]
@@ -146,7 +192,8 @@ def predict_files(
     model = model.to(target).eval()
     kept: list[int] = []
     probs: list[torch.Tensor] = []
-    for images, indices in loader:
+    batches = track(loader, description="Classifying", total=len(loader), disable=not progress, transient=True)
+    for images, indices in batches:
         ok = indices >= 0
         if ok.any():
             logits = model(images[ok].to(target))
@@ -175,7 +222,7 @@ def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]
 
 
 def list_images(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Image files from one or several inputs: a file is taken as it is, a folder is searched recursively."""
+    """Image files of predict's ``input``: a file is taken as it is, a folder is searched recursively; or a list."""
     if isinstance(inputs, str | Path):
         inputs = [inputs]
     found: list[Path] = []
@@ -186,11 +233,9 @@ def list_images(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise FileNotFoundError(f"inputs={item}: no such file or folder; pass an image file or a folder of images")
+            raise FileNotFoundError(f"input={item}: no such file or folder; pass an image file or a folder of images")
     if not found:
-        raise ValueError(
-            f"inputs={list(map(str, inputs))} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})"
-        )
+        raise ValueError(f"input={list(map(str, inputs))} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     return found
 
 
@@ -199,16 +244,26 @@ def _hidden(path: Path, top: Path) -> bool:
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Classify ``cfg.inputs`` with a run's checkpoint; write ``predictions.csv`` and return its rows.
+    """Classify ``cfg.input`` with the checkpoint ``cfg.ckpt_path``; write ``predictions.csv`` and return its rows.
 
     Each row has the path, the top-``cfg.top_k`` classes with their probabilities (``top1`` is the prediction), and
-    an error for a file that could not be read.
+    an error for a file that could not be read. A short table of the first rows is printed.
     """
     if cfg.top_k < 1:
         raise ValueError(f"top_k={cfg.top_k} must be >= 1")
-    model = load_classifier(find_checkpoint(cfg.run_dir, cfg.ckpt))
-    paths = list_images(cfg.inputs if isinstance(cfg.inputs, str) else list(cfg.inputs))
-    predictions = predict_files(model, paths, batch_size=cfg.batch_size, num_workers=cfg.num_workers, device=cfg.device)
+    model = load_classifier(checkpoint_file(cfg.ckpt_path))
+    if not cfg.input:
+        raise ValueError("input is required: pass input=<an image file or a folder of images>, or input=[a.jpg,b/]")
+    inputs = cfg.input if isinstance(cfg.input, str) else list(cfg.input)
+    paths = list_images(inputs)
+    predictions = predict_files(
+        model,
+        paths,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        device=cfg.device,
+        progress=len(paths) > cfg.batch_size,
+    )
     k = min(cfg.top_k, len(model.class_names))
     probs, indices = predictions.probs.topk(k, dim=1)
     by_path = dict(zip(predictions.paths, zip(probs.tolist(), indices.tolist(), strict=True), strict=True))
@@ -228,6 +283,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     writer.writeheader()
     writer.writerows(rows)
     output = atomic_write_text(Path(cfg.paths.output_dir) / "predictions.csv", buffer.getvalue())
+    print_predictions(rows, k)
     log.info(
         "Classified %d image(s) (%d unreadable) with %s; wrote %s",
         len(predictions.paths),
@@ -236,3 +292,22 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         output,
     )
     return rows
+
+
+def print_predictions(rows: Sequence[dict[str, Any]], k: int, limit: int = 10) -> None:
+    """The first ``limit`` rows as a table (file name, top-k classes with probabilities), then the unreadable files."""
+    table = Table(title=f"Predictions ({len(rows)} image(s); all in predictions.csv)")
+    table.add_column("file", overflow="fold")
+    for rank in range(1, k + 1):
+        table.add_column(f"top{rank}")
+        table.add_column("p", justify="right")
+    for row in rows[:limit]:
+        cells = [Path(row["path"]).name]  # Text below, not str: rich would read "[...]" in a file name as markup
+        for r in range(1, k + 1):
+            cells += [row.get(f"top{r}", ""), f"{row[f'top{r}_probability']:.2f}" if "error" not in row else ""]
+        table.add_row(*map(Text, cells))
+    console = Console()
+    console.print(table)
+    unreadable = [row["path"] for row in rows if "error" in row]
+    if unreadable:
+        console.print(f"{len(unreadable)} unreadable file(s): " + ", ".join(unreadable), style="red", markup=False)

@@ -72,8 +72,9 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
         probe = fit_logistic_regression(x["train"], labels["train"], len(names), weight_decay, cfg.probe.max_iter)
         val_acc = accuracy(probe, x["val"], labels["val"])
         log.info("Linear probe, weight decay %g: val accuracy %.4f", weight_decay, val_acc)
-        fits.append((val_acc, -weight_decay, probe))  # ties go to the stronger regularisation
-    best_val_acc, neg_weight_decay, probe = max(fits, key=lambda fit: fit[:2])
+        fits.append((val_acc, weight_decay, probe))
+    # max over (val accuracy, weight decay): ties go to the stronger regularisation.
+    best_val_acc, weight_decay, probe = max(fits, key=lambda fit: fit[:2])
     fit_seconds = time.perf_counter() - started
 
     with torch.no_grad():
@@ -82,7 +83,7 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
     metrics = {
         "strategy": STRATEGY,
         "best_val_acc": best_val_acc,
-        "weight_decay": -neg_weight_decay,
+        "weight_decay": weight_decay,
         "epochs": None,
         "fit_seconds": round(fit_seconds, 3),
         "trainable_params": sum(p.numel() for p in probe.parameters()),

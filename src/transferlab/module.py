@@ -24,6 +24,7 @@ from torchmetrics.classification import (
 
 from transferlab.backbones import build_network
 from transferlab.finetuning import Strategy, hold_frozen_batchnorm
+from transferlab.mixing import build_batch_mixing
 from transferlab.param_groups import build_param_groups
 
 
@@ -40,6 +41,11 @@ class ImageClassifier(LightningModule):
         label_smoothing: cross-entropy label smoothing.
         class_weights: one cross-entropy weight per class, or ``None``.
         preprocessing: ``image_size``, ``mean``, ``std``, ``resize_ratio``: what inference must do to an image.
+        compile: ``torch.compile`` the network when a Trainer sets the model up (``model.compile``).
+        channels_last: NHWC memory format for the network and its input batches (``model.channels_last``);
+            ``auto``: on CUDA devices only, where cuDNN's convolutions are fastest in it (tensor cores).
+        mixing: ``mixup_alpha`` and ``cutmix_alpha`` (see :func:`~transferlab.mixing.build_batch_mixing`): training
+            batches are mixed and the loss takes soft targets; metrics still compare with the hard labels.
     """
 
     def __init__(
@@ -55,6 +61,9 @@ class ImageClassifier(LightningModule):
         label_smoothing: float = 0.0,
         class_weights: list[float] | None = None,
         preprocessing: dict[str, Any] | None = None,
+        compile: bool = False,
+        channels_last: bool | str = "auto",
+        mixing: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -71,6 +80,8 @@ class ImageClassifier(LightningModule):
             None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
         )
 
+        self.batch_mixing = build_batch_mixing(self.num_classes, **(mixing or {}))
+
         metrics = {
             "acc": MulticlassAccuracy(self.num_classes, average="micro"),
             "f1": MulticlassF1Score(self.num_classes, average="macro"),
@@ -84,9 +95,27 @@ class ImageClassifier(LightningModule):
         self.test_per_class_acc = MulticlassAccuracy(self.num_classes, average="none")
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
         self.test_report: dict[str, Any] = {}
+        self._compiled = False
 
     def forward(self, images: Tensor) -> Tensor:
+        if images.ndim == 2:  # pooled backbone features from a feature cache (data.cache_features=true)
+            return self.net.fc(images)
         return self.net(images)
+
+    def configure_model(self) -> None:
+        # Called by the Trainer at every fit/test before the model moves to its device; both steps are idempotent.
+        # Checkpoints are unaffected: Module.compile() keeps the parameter names, and channels_last only strides.
+        if self._use_channels_last():
+            self.net.to(memory_format=torch.channels_last)
+        if self.hparams.get("compile") and not self._compiled:
+            self.net.compile()
+            self._compiled = True
+
+    def _use_channels_last(self) -> bool:
+        setting = self.hparams.get("channels_last", "auto")
+        if setting == "auto":
+            return self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return bool(setting)
 
     def train(self, mode: bool = True) -> ImageClassifier:
         # Lightning switches the whole model to train mode after every validation; frozen BatchNorm must not
@@ -98,8 +127,13 @@ class ImageClassifier(LightningModule):
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
         images, labels = batch
+        if images.ndim == 4 and self._use_channels_last():
+            images = images.contiguous(memory_format=torch.channels_last)
+        targets = labels
+        if stage == "train" and self.batch_mixing is not None:
+            images, targets = self.batch_mixing(images, labels)  # soft targets, for the loss only
         logits = self(images)
-        loss = F.cross_entropy(logits, labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
+        loss = F.cross_entropy(logits, targets, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
         metrics.update(logits, labels)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(labels))

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 DPI = 100
+SMOOTHING = 0.8  # the EMA factor of Chollet's Keras fine-tuning example (smooth_curve)
 RIGHT = "tab:green"
 WRONG = "tab:red"
 
@@ -51,11 +52,31 @@ def _version_number(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
-def plot_learning_curves(series: dict[str, dict[int, float]], path: str | Path, title: str = "") -> Path:
-    """Loss and accuracy per epoch (train and val), and the learning rates when they were logged.
+def smooth_ema(values: Sequence[float], factor: float = SMOOTHING) -> list[float]:
+    """Exponential moving average, as the Keras fine-tuning tutorial smooths its curves: each point is
+    ``factor × the previous smoothed point + (1 - factor) × the raw one``; the first point is kept.
+    """
+    smoothed: list[float] = []
+    for value in values:
+        smoothed.append(value if not smoothed else factor * smoothed[-1] + (1 - factor) * value)
+    return smoothed
+
+
+def plot_learning_curves(
+    series: dict[str, dict[int, float]],
+    path: str | Path,
+    title: str = "",
+    *,
+    unfreeze_epoch: int | None = None,
+    smoothing: float = SMOOTHING,
+) -> Path:
+    """Loss and accuracy per epoch (train and val), raw and EMA-smoothed, and the learning rates when logged.
 
     Args:
         series: ``{metric: {epoch: value}}`` as :func:`read_epoch_logs` returns it.
+        unfreeze_epoch: the first epoch of a two-stage run's second stage (``strategy.freeze_epochs``), marked by a
+            dashed line in every panel.
+        smoothing: the EMA factor of :func:`smooth_ema`; 0 draws the raw curves only.
     """
     panels = [
         ("loss", [("train/loss_epoch", "train"), ("val/loss", "val")]),
@@ -69,9 +90,17 @@ def plot_learning_curves(series: dict[str, dict[int, float]], path: str | Path, 
     for ax, (ylabel, lines) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         for name, label in lines:
             points = sorted(series.get(name, {}).items())
-            if points:
-                epochs, values = zip(*points, strict=True)
+            if not points:
+                continue
+            epochs, values = zip(*points, strict=True)
+            if ylabel == "learning rate" or smoothing <= 0:
                 ax.plot(epochs, values, marker="o", markersize=3, label=label)
+                continue
+            # Raw values faint, their EMA solid in the same colour: the trend without hiding the noise.
+            (raw,) = ax.plot(epochs, values, marker="o", markersize=3, alpha=0.35, label=f"{label} (raw)")
+            ax.plot(epochs, smooth_ema(values, smoothing), color=raw.get_color(), label=f"{label} (EMA {smoothing:g})")
+        if unfreeze_epoch is not None:
+            ax.axvline(unfreeze_epoch - 0.5, color="grey", linestyle="--", label="backbone unfrozen")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
@@ -126,7 +155,12 @@ def plot_image_grid(
         raise ValueError(f"no images to draw into {path}")
     cols = math.ceil(math.sqrt(len(images)))
     rows = math.ceil(len(images) / cols)
-    fig = Figure(figsize=(2.2 * cols, 2.4 * rows + (0.4 if title else 0)), dpi=DPI, layout="constrained")
+    # Fixed margins in inches rather than the constrained layout: equal cells need no layout solver, which took
+    # most of the drawing time. Above the first row: the figure title, then the two-line cell titles.
+    top = (0.4 if title else 0.0) + 0.45
+    height = 2.4 * rows + top
+    fig = Figure(figsize=(2.2 * cols, height), dpi=DPI)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.1 / height, top=1 - top / height, hspace=0.3, wspace=0.1)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for i, ax in enumerate(axes):
         ax.set_axis_off()

@@ -34,7 +34,8 @@ def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """The summary rows of :func:`~transferlab.sweep.summarize_sweep`, each with more read from its job folder.
 
     Added keys: ``label`` (the overrides that differ between jobs), ``strategy``, ``backbone``, ``test_f1``,
-    ``trainable_params``, ``per_class_acc`` (test, by class) and ``val_acc`` (``{epoch: value}``).
+    ``trainable_params``, ``per_class_acc`` (test, by class), ``val_acc`` (``{epoch: value}``), ``epochs_to_best``
+    (epochs trained until the best val accuracy, counting from 1) and ``seconds_per_epoch`` (fit time / epochs).
     """
     sweep_dir = Path(sweep_dir)
     rows = summarize_sweep(sweep_dir)
@@ -53,6 +54,12 @@ def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
         row["trainable_params"] = metrics.get("trainable_params")
         row["per_class_acc"] = metrics.get("test_per_class_acc") or {}
         row["val_acc"] = read_epoch_logs(job_dir).get("val/acc", {})
+        # The first epoch reaching the best value: the one ModelCheckpoint kept (it saves on strict improvement).
+        row["epochs_to_best"] = (
+            1 + max(row["val_acc"], key=lambda e: (row["val_acc"][e], -e)) if row["val_acc"] else None
+        )
+        timed = row["fit_seconds"] is not None and row["epochs"]
+        row["seconds_per_epoch"] = row["fit_seconds"] / row["epochs"] if timed else None
     return rows
 
 
@@ -97,9 +104,9 @@ def render_markdown(sweep_dir: Path, rows: list[dict[str, Any]], figure: Path | 
         )
     lines += [
         "",
-        "| rank | job | overrides | strategy | backbone | best val acc | test acc | test F1 | epochs | fit time "
-        "| trainable params |",
-        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| rank | job | overrides | strategy | backbone | best val acc | test acc | test F1 | epochs to best "
+        "| epochs | s/epoch | fit time | trainable params |",
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rank, row in enumerate(ranked, start=1):
         cells = [
@@ -111,7 +118,9 @@ def render_markdown(sweep_dir: Path, rows: list[dict[str, Any]], figure: Path | 
             _pct(row["best_val_acc"]),
             _pct(row["test_acc"]),
             _pct(row["test_f1"]),
+            "" if row["epochs_to_best"] is None else str(row["epochs_to_best"]),
             "" if row["epochs"] is None else str(row["epochs"]),
+            "" if row["seconds_per_epoch"] is None else f"{row['seconds_per_epoch']:.1f} s",
             "" if row["fit_seconds"] is None else f"{row['fit_seconds']:.0f} s",
             "" if row["trainable_params"] is None else f"{row['trainable_params']:,}",
         ]

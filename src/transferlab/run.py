@@ -28,11 +28,15 @@ from transferlab.checkpoints import (
     resolve_ckpt_path,
 )
 from transferlab.data import FolderDataModule
+from transferlab.ema import EMA
 from transferlab.evaluation import write_run_plots
+from transferlab.feature_cache import check_cache_features
 from transferlab.files import atomic_write_json, check_output_dir
 from transferlab.finetuning import Finetuning, Strategy
+from transferlab.mixing import build_batch_mixing
 from transferlab.module import ImageClassifier
 from transferlab.splits import scan_folder, write_splits_csv
+from transferlab.tuning import find_learning_rate
 from transferlab.validation import check_config
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("Resuming from %s", ckpt_path)
 
     trainer = build_trainer(cfg, strategy)
+    if cfg.tune.lr_find:
+        if ckpt_path is None:
+            find_learning_rate(
+                trainer, model, datamodule, output_dir, **{k: v for k, v in cfg.tune.items() if k != "lr_find"}
+            )
+        else:  # the resumed optimizer state holds the rates found when the run started
+            log.info("tune.lr_find skipped: resuming keeps the learning rates of %s", ckpt_path)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - started
@@ -132,6 +143,22 @@ def validate(cfg: DictConfig) -> Strategy:
         )
     if strategy.name != "scratch" and weights is None:
         raise ValueError(f"strategy={strategy.name} needs pretrained weights: set model.weights (imagenet or a file)")
+    check_cache_features(
+        cache_features=cfg.data.get("cache_features", False),
+        strategy=strategy.name,
+        augment=OmegaConf.to_container(cfg.augment, resolve=True),
+    )
+    if cfg.model.get("compile") not in (None, True, False):
+        raise ValueError(f"model.compile={cfg.model.compile!r} must be true or false")
+    if cfg.model.get("channels_last", "auto") not in ("auto", True, False):
+        raise ValueError(f"model.channels_last={cfg.model.channels_last!r} must be auto, true or false")
+    if not isinstance(cfg.ema.enabled, bool):
+        raise ValueError(f"ema.enabled={cfg.ema.enabled!r} must be true or false")
+    if isinstance(cfg.ema.decay, bool) or not isinstance(cfg.ema.decay, int | float) or not 0 <= cfg.ema.decay < 1:
+        raise ValueError(f"ema.decay={cfg.ema.decay!r} must be in [0, 1), e.g. 0.999 (about 1000 steps averaged)")
+    mixing = build_batch_mixing(2, **OmegaConf.to_container(cfg.mixing, resolve=True))  # checks the alphas
+    if mixing is not None and cfg.data.get("cache_features", False):
+        raise ValueError("mixing.* mixes images, but data.cache_features=true trains on cached features: turn one off")
     max_epochs = cfg.trainer.get("max_epochs")
     if strategy.freeze_epochs and max_epochs is not None and 0 < max_epochs <= strategy.freeze_epochs:
         raise ValueError(
@@ -183,12 +210,19 @@ def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifie
         label_smoothing=cfg.loss.label_smoothing,
         class_weights=class_weights,
         preprocessing=datamodule.preprocessing,
+        compile=bool(cfg.model.get("compile", False)),
+        channels_last=cfg.model.get("channels_last", "auto"),
+        mixing=OmegaConf.to_container(cfg.mixing, resolve=True),
     )
 
 
 def build_trainer(cfg: DictConfig, strategy: Strategy) -> Trainer:
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     callbacks += [Finetuning(strategy), RandomStateCheckpoint()]
+    if cfg.ema.enabled:
+        # Validation (so the best checkpoint's choice), the checkpoints' state_dict and test use the averaged
+        # weights; each checkpoint also holds the raw ones (current_model_state), from which a resume continues.
+        callbacks.append(EMA(decay=cfg.ema.decay))
     loggers = [instantiate(lg) for lg in (cfg.logger or {}).values() if lg is not None]
     # SafeCheckpointIO: atomic checkpoint writes and weights_only reads (see checkpoints.py).
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[SafeCheckpointIO()])

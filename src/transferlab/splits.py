@@ -123,7 +123,7 @@ def _image_paths(class_dir: Path, rel: str) -> list[str]:
                 # Like os.walk, symlinked subfolders are not followed, so a link loop cannot hang the scan.
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, rel_path))
-                elif is_image_file(Path(entry.path)):
+                elif is_image_file(entry):
                     found.append(rel_path)
     found.sort()
     return found

@@ -14,7 +14,7 @@ from transferlab.run import validate
         (["optimizer.lr=-0.1"], r"optimizer\.lr=-0\.1 must be a number > 0"),
         (["optimizer.lr=fast"], r"optimizer\.lr='fast' must be a number"),
         (["optimizer.weight_decay=-1"], r"optimizer\.weight_decay=-1"),
-        (["optimizer.momentum=1.5"], r"optimizer\.momentum=1\.5"),
+        (["optimizer=sgd", "optimizer.momentum=1.5"], r"optimizer\.momentum=1\.5"),
         (["trainer.max_epochs=ten"], r"trainer\.max_epochs='ten' must be a positive integer"),
         (["trainer.max_epochs=0"], r"trainer\.max_epochs=0"),
         (["data.batch_size=0"], r"data\.batch_size=0 must be an integer >= 1"),

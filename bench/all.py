@@ -1,0 +1,22 @@
+"""Runs every benchmark in one process (one import of torch and Lightning): ``python bench/all.py [--quick]``."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+BENCHMARKS = ("overhead.py", "cached_features.py", "loader.py", "scan.py", "gpu.py")
+
+
+def main() -> None:
+    here = Path(__file__).resolve().parent
+    options = sys.argv[1:]
+    for name in BENCHMARKS:
+        print(f"\n=== bench/{name} {' '.join(options)}", flush=True)
+        sys.argv = [str(here / name), *options]
+        runpy.run_path(str(here / name), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

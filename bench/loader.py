@@ -1,0 +1,122 @@
+"""Benchmark 3, decoding and loading: JPEG decoders on large photos, reduced-size (DCT-scaled) decoding, and the
+data loader's throughput with W workers against the single-process rate.
+
+    python bench/loader.py [--quick] [--workers W]
+
+Part 1 decodes large photos (12 MP, 4000×3000) to RGB arrays with Pillow, skimage.io and torchvision.io.decode_jpeg,
+then times transferlab's read_rgb at full size and with the size hint the eval transform of a 224 px model gives
+(Pillow's draft mode: libjpeg decodes at 1/2, 1/4 or 1/8 scale). Target: reduced ≥ 3× faster than full.
+Part 2 times the training loader (decode + light augmentation + collate) over 640×480 photos: one process vs a
+DataLoader with W workers (default: one per core). Target: W workers ≥ 0.8 × W × the single-process rate.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torchvision.io
+from _common import make_jpeg_folder, parse_args, photo, table
+from PIL import Image
+from skimage import io as skio
+
+from transferlab.data import FolderDataModule, decode_side, default_num_workers
+from transferlab.images import read_rgb
+
+AUGMENT = {"random_crop_scale": [0.35, 1.0], "hflip": 0.5, "rot90": 0.0, "color_jitter": 0.0}
+
+
+def per_image(function, paths: list[Path], repeats: int) -> float:
+    """Median over ``repeats`` passes of the seconds per image."""
+    function(paths[0])  # warm-up: imports, plugin registration
+    passes = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for path in paths:
+            function(path)
+        passes.append((time.perf_counter() - started) / len(paths))
+    return statistics.median(passes)
+
+
+def pil_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def torchvision_rgb(path: Path) -> torch.Tensor:
+    return torchvision.io.decode_jpeg(torchvision.io.read_file(str(path)), mode=torchvision.io.ImageReadMode.RGB)
+
+
+def decoders(tmp: Path, quick: bool) -> list[tuple[str, str]]:
+    size, count, repeats = ((1600, 1200), 2, 1) if quick else ((4000, 3000), 4, 3)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        paths.append(tmp / f"photo_{i}.jpg")
+        photo(*size, rng).save(paths[-1], quality=90)
+    side = decode_side(224, 0.875, None)  # what the eval transform of a 224 px model needs: 256
+    rates = {
+        "Pillow (Image.open + convert RGB)": per_image(pil_rgb, paths, repeats),
+        "skimage.io.imread": per_image(skio.imread, paths, repeats),
+        "torchvision.io.decode_jpeg (CPU)": per_image(torchvision_rgb, paths, repeats),
+        "read_rgb, full size": per_image(read_rgb, paths, repeats),
+        f"read_rgb(min_side={side}), draft mode": per_image(lambda p: read_rgb(p, min_side=side), paths, repeats),
+    }
+    full, reduced = rates["read_rgb, full size"], rates[f"read_rgb(min_side={side}), draft mode"]
+    rows = [(name, f"{seconds * 1000:7.1f} ms/image") for name, seconds in rates.items()]
+    rows.append(("ratio full / reduced decode", f"{full / reduced:.1f}x  (target >= 3x)"))
+    megapixels = size[0] * size[1] / 1e6
+    return [(f"Decoding {count} JPEGs of {size[0]}x{size[1]} ({megapixels:.0f} MP, quality 90)", ""), *rows]
+
+
+def throughput(loader, limit: int) -> float:
+    """Images per second over one pass (at most ``limit`` images), after the first batch (worker start-up)."""
+    iterator = iter(loader)
+    next(iterator)
+    seen, started = 0, time.perf_counter()
+    for images, _ in iterator:
+        seen += len(images)
+        if seen >= limit:
+            break
+    return seen / (time.perf_counter() - started)
+
+
+def loaders(tmp: Path, quick: bool, workers: int) -> list[tuple[str, str]]:
+    per_class, size, image_size = (16, (160, 120), 64) if quick else (64, (640, 480), 224)
+    root = make_jpeg_folder(tmp / "folder", classes=4, per_class=per_class, size=size)
+    datamodule = FolderDataModule(
+        str(root), image_size=image_size, batch_size=16, num_workers=workers, augment=AUGMENT, val_fraction=0.1
+    )
+    datamodule.setup("fit")
+    dataset = datamodule.datasets["train"]
+    # One core's rate: OpenCV (inside albumentations) and torch would otherwise spread one sample over all cores,
+    # while a loader worker runs with one thread each (PyTorch sets it; OpenCV's pool is per process).
+    threads = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    single = 1 / per_image(lambda i: dataset[i], list(range(len(dataset))), 1 if quick else 2)
+    cv2.setNumThreads(threads[0])
+    torch.set_num_threads(threads[1])
+    parallel = throughput(datamodule.train_dataloader(), limit=10**9)
+    return [
+        (f"Training loader over {len(dataset)} JPEGs of {size[0]}x{size[1]} -> {image_size} px (light augment)", ""),
+        ("one process, one thread, decode + transform", f"{single:7.1f} images/s"),
+        (f"DataLoader, {workers} workers", f"{parallel:7.1f} images/s"),
+        (f"ratio / ({workers} x single process)", f"{parallel / (workers * single):.2f}  (target >= 0.8)"),
+    ]
+
+
+def main() -> None:
+    args = parse_args(__doc__.split("\n")[0], workers=(int, default_num_workers(), "loader workers (default: cores)"))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = decoders(Path(tmp), args.quick) + loaders(Path(tmp), args.quick, max(args.workers, 1))
+    table("Decoding and loading, CPU", rows)
+
+
+if __name__ == "__main__":
+    main()

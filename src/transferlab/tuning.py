@@ -1,0 +1,80 @@
+"""``tune.lr_find=true``: Lightning's learning-rate finder before training, its suggestion becoming the head's rate.
+
+The finder (``Tuner.lr_find``) trains for ``tune.num_training`` steps with a rate growing exponentially from
+``tune.min_lr`` to ``tune.max_lr``, restores the weights, and suggests the rate where the loss falls fastest. The
+suggestion replaces ``optimizer.lr`` in the model's hyper-parameters, which ``configure_optimizers`` reads when
+the real fit starts: the head trains at the suggestion and every backbone stage keeps its scale of it
+(``strategy.backbone_lr_scale``, ``strategy.layer_decay``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib.pyplot as plt  # the finder's plot() draws with pyplot; closed below
+from pytorch_lightning import LightningDataModule, Trainer
+from pytorch_lightning.tuner import Tuner
+
+from transferlab.files import atomic_write_json
+from transferlab.module import ImageClassifier
+
+log = logging.getLogger(__name__)
+
+PLOT_FILE = "plots/lr_find.png"
+RESULTS_FILE = "lr_find.json"
+
+
+def find_learning_rate(
+    trainer: Trainer,
+    model: ImageClassifier,
+    datamodule: LightningDataModule,
+    output_dir: Path,
+    *,
+    min_lr: float,
+    max_lr: float,
+    num_training: int,
+) -> float:
+    """Runs the finder, sets the model's head learning rate to its suggestion and returns it.
+
+    Writes ``lr_find.json`` (suggestion, the rates and losses tried) and ``plots/lr_find.png`` into `output_dir`,
+    and logs the suggestion to the run's loggers as ``tune/lr_find``.
+
+    Raises:
+        ValueError: the finder had too few steps to suggest a rate.
+    """
+    finder = Tuner(trainer).lr_find(
+        model,
+        datamodule=datamodule,
+        min_lr=min_lr,
+        max_lr=max_lr,
+        num_training=num_training,
+        update_attr=False,  # the rate lives in hparams.optimizer, not in an attribute Lightning knows
+    )
+    suggestion = finder.suggestion() if finder is not None else None
+    if suggestion is None:
+        raise ValueError(
+            f"tune.lr_find could not suggest a learning rate from {len(finder.results.get('lr', [])) if finder else 0} "
+            f"steps (tune.num_training={num_training}; the loss diverged or an epoch is shorter): raise "
+            "tune.num_training or trainer.max_epochs, or set optimizer.lr yourself with tune.lr_find=false"
+        )
+    previous = model.hparams.optimizer["lr"]
+    model.hparams.optimizer["lr"] = float(suggestion)
+    log.info(
+        "LR finder suggests %.3g for the head (optimizer.lr was %.3g); backbone stages keep their scale",
+        suggestion,
+        previous,
+    )
+    for logger in trainer.loggers:
+        logger.log_metrics({"tune/lr_find": float(suggestion)}, step=0)
+    if trainer.is_global_zero:
+        atomic_write_json(
+            output_dir / RESULTS_FILE,
+            {"suggestion": float(suggestion), "lr": finder.results["lr"], "loss": finder.results["loss"]},
+        )
+        figure = finder.plot(suggest=True)
+        figure.axes[0].set_title(f"LR finder: suggestion {suggestion:.3g} (head; backbone at its scale)")
+        (output_dir / PLOT_FILE).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(output_dir / PLOT_FILE, dpi=100)
+        plt.close(figure)
+    return float(suggestion)
