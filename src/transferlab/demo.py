@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 from skimage import draw
 
+from transferlab.files import read_json_or_none
+
 log = logging.getLogger(__name__)
 
 DEMO_CLASSES: tuple[str, ...] = ("circle", "ellipse", "rectangle", "star", "triangle")
@@ -51,7 +53,7 @@ def make_demo_dataset(root: str | Path, *, images_per_class: int = 80, image_siz
         "image_size": image_size,
         "seed": seed,
     }
-    if _read_marker(root) == spec:
+    if read_json_or_none(root / MARKER_NAME) == spec:
         return root
     _refuse_foreign_folder(root)
 
@@ -68,13 +70,6 @@ def make_demo_dataset(root: str | Path, *, images_per_class: int = 80, image_siz
     return root
 
 
-def _read_marker(root: Path) -> dict | None:
-    try:
-        return json.loads((root / MARKER_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _refuse_foreign_folder(root: Path) -> None:
     if root.is_dir() and not (root / MARKER_NAME).exists() and any(root.iterdir()):
         raise ValueError(
@@ -87,7 +82,7 @@ def _refuse_foreign_folder(root: Path) -> None:
 
 def _move_into_place(tmp: Path, root: Path, spec: dict) -> None:
     stale = root.parent / f".{root.name}.stale-{os.getpid()}"
-    marker = _read_marker(root)
+    marker = read_json_or_none(root / MARKER_NAME)
     if marker == spec:
         return  # another process finished first while we were generating
     if marker is not None:
@@ -98,7 +93,7 @@ def _move_into_place(tmp: Path, root: Path, spec: dict) -> None:
         os.replace(tmp, root)
     except OSError as err:
         # Another process renamed its copy into place between our checks and our rename.
-        if _read_marker(root) == spec:
+        if read_json_or_none(root / MARKER_NAME) == spec:
             return
         raise ValueError(f"could not move the generated demo dataset into {root}: {err}") from err
     finally:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -32,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from transferlab.archives import extract_archive
-from transferlab.files import atomic_write_json
+from transferlab.files import atomic_write_json, read_json_or_none
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +63,11 @@ def fetch_dataset(
     """
     root = Path(root).expanduser()
     spec = {"url": url, "sha256": sha256.lower() if sha256 else None, "subdir": subdir}
-    if _read_marker(root) == spec:
+    if read_json_or_none(root / MARKER_NAME) == spec:
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root.parent / f".{root.name}.lock"):
-        if _read_marker(root) == spec:  # another process finished while we waited for the lock
+        if read_json_or_none(root / MARKER_NAME) == spec:  # another process finished while we waited for the lock
             return root
         _refuse_foreign_folder(root)  # before a long download, not after it
         work = root.parent / f".{root.name}.download"
@@ -84,13 +83,6 @@ def fetch_dataset(
         shutil.rmtree(work, ignore_errors=True)
     log.info("Dataset from %s ready in %s", url, root)
     return root
-
-
-def _read_marker(root: Path) -> dict | None:
-    try:
-        return json.loads((root / MARKER_NAME).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 @contextlib.contextmanager
@@ -174,7 +166,7 @@ def _verify(part: Path, url: str, sha256: str | None) -> None:
 def _refuse_foreign_folder(root: Path) -> None:
     if root.exists() and not root.is_dir():
         raise ValueError(f"data.root={root} is a file; point data.root at a folder for the downloaded dataset")
-    if root.is_dir() and _read_marker(root) is None and any(root.iterdir()):
+    if root.is_dir() and read_json_or_none(root / MARKER_NAME) is None and any(root.iterdir()):
         raise ValueError(
             f"data.root={root} is not empty and holds no transferlab download ({MARKER_NAME} is missing); "
             "point data.root at another folder, or empty this one"
@@ -195,8 +187,10 @@ def _extract_into_place(archive: Path, root: Path, subdir: str | None, spec: dic
                 "set data.download.subdir to the archive's top folder, or null"
             )
         atomic_write_json(source / MARKER_NAME, spec)
-        if _read_marker(root) is not None:  # an older download (other URL or checksum): rename only replaces
-            root.rename(stale)  # an empty folder, so move it aside first
+        # An older download (other URL or checksum) is in the way: rename only replaces an empty folder, so move it
+        # aside first.
+        if read_json_or_none(root / MARKER_NAME) is not None:
+            root.rename(stale)
         os.replace(source, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

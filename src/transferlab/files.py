@@ -61,3 +61,11 @@ def check_output_dir(folder: str | os.PathLike, *, need_bytes: int, key: str = "
             f"output folder {str(folder)!r} has {free / 2**20:.0f} MiB free, but this run needs about "
             f"{need_bytes / 2**20:.0f} MiB for its checkpoints: free some space or point {key} at another disk",
         )
+
+
+def read_json_or_none(path: str | os.PathLike) -> Any:
+    """The JSON in ``path``, or None when it is missing or unreadable (e.g. a marker of a dataset being built)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
