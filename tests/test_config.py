@@ -96,3 +96,11 @@ def test_unknown_group_option_lists_the_choices(config) -> None:
 
     with pytest.raises(MissingConfigException, match=r"feature_extraction"):
         config("strategy=freeze")
+
+
+@pytest.mark.parametrize(("launcher", "target"), [("slurm", "SlurmLauncher"), ("local", "LocalLauncher")])
+def test_submitit_launchers_compose(launcher: str, target: str) -> None:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(f"submitit_launcher.{target}")
+    assert cfg.hydra.launcher.timeout_min > 0

@@ -45,3 +45,28 @@ def test_optuna_study_records_a_failed_trial_and_goes_on(tmp_path, env):  # noqa
     assert best.best_value == pytest.approx(max(float(row["best_val_acc"]) for row in ok))
     assert best.best_params["strategy.unfreeze_from"] == "layer4"
     assert (sweep_dir / "report.md").is_file()
+
+
+def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path, env):  # noqa: F811
+    sweep_dir = tmp_path / "sweep"
+    result = train(
+        "-m",
+        "hydra/launcher=local",
+        "strategy=scratch,finetune",
+        *SHRINK,
+        "plots.enabled=false",
+        f"hydra.sweep.dir={sweep_dir}",
+        env=env,
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert_succeeded(result)
+
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["ok", "ok"], rows
+    assert ["strategy=scratch" in rows[0]["overrides"], "strategy=finetune" in rows[1]["overrides"]] == [True, True]
+    # submitit ran the jobs: each left its own submission folder with the job's pickled result and log.
+    job_logs = list((sweep_dir / ".submitit").rglob("*_log.out"))
+    assert len(job_logs) == 2, job_logs
+    splits = [(sweep_dir / row["job"] / "splits.csv").read_bytes() for row in rows]
+    assert splits[0] == splits[1]  # one split for the whole sweep, whichever process ran the job
