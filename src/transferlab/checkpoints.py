@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,8 @@ import numpy as np
 import torch
 from pytorch_lightning import Callback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from transferlab.files import atomic_file, temporary_name_prefix
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +65,12 @@ class SafeCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("SafeCheckpointIO.save_checkpoint takes no storage_options")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{path.name}."
-        for stale in path.parent.glob(f"{prefix}*.tmp"):  # left by a save that was killed
+        for stale in path.parent.glob(f"{temporary_name_prefix(path)}*.tmp"):  # left by a save that was killed
             stale.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as file:
+            with atomic_file(path, "wb") as file:
                 torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, path)
         except BaseException as error:
-            Path(tmp).unlink(missing_ok=True)
             if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
                 raise OSError(
                     error.errno,

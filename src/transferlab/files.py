@@ -2,34 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, errors: str = "strict") -> Path:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
+def temporary_name_prefix(path: Path) -> str:
+    """The name prefix of :func:`atomic_file`'s temporary files for ``path`` (they end in ``.tmp``)."""
+    return f".{path.name}."
 
-    The rename is atomic on POSIX and Windows, so readers see the old file or the new one, never a mix.
-    ``errors="surrogateescape"`` writes file names that are not valid UTF-8 back as their original bytes.
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
+    """An open temporary file beside ``path``; on a clean exit it is flushed to disk and renamed over ``path``.
+
+    The rename is atomic on POSIX and Windows, so readers see the old file or the new one, never a mix; on an
+    error (or a kill) the old file stays and the temporary file is removed (or left, hidden, by a kill).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_name_prefix(path), suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as file:
-            file.write(text)
+        with os.fdopen(fd, mode, **open_kwargs) as file:
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, errors: str = "strict") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_file`).
+
+    ``errors="surrogateescape"`` writes file names that are not valid UTF-8 back as their original bytes.
+    """
+    with atomic_file(path, "w", encoding="utf-8", errors=errors, newline="") as file:
+        file.write(text)
+    return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
