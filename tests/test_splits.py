@@ -4,11 +4,12 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from transferlab import splits
 from transferlab.splits import (
-    Sample,
+    SampleTable,
     load_or_make_splits,
     read_splits_csv,
     scan_folder,
@@ -29,11 +30,15 @@ def class_items(sizes: dict[str, int]) -> list[tuple[str, str, None]]:
     return [(f"{label}/{i:03d}.png", label, None) for label, n in sizes.items() for i in range(n)]
 
 
-def split_counts(samples: list[Sample]) -> Counter:
+def split(rows, **kwargs) -> SampleTable:
+    return stratified_split(SampleTable.from_rows(rows), **kwargs)
+
+
+def split_counts(samples: SampleTable) -> Counter:
     return Counter((s.label, s.split) for s in samples)
 
 
-def by_label(samples: list[Sample], label: str) -> list[Sample]:
+def by_label(samples: SampleTable, label: str) -> list[tuple]:
     return [s for s in samples if s.label == label]
 
 
@@ -46,14 +51,16 @@ def test_layout_a_walks_nested_folders_and_skips_hidden_and_non_images(tmp_path)
         "cat/.hidden.png",
         "cat/.cache/d.png",
         "cat/notes.txt",
+        "cat/batch.jpg/e.png",  # a folder named like an image is a folder
         "dog/x.webp",
         ".git/objects/e.png",
         "readme.md",
     )
-    class_names, items = scan_folder(tmp_path)
-    assert class_names == ["cat", "dog"]
-    assert items == [
+    table = scan_folder(tmp_path)
+    assert table.class_names == ["cat", "dog"]
+    assert list(table) == [
         ("cat/a.png", "cat", None),
+        ("cat/batch.jpg/e.png", "cat", None),
         ("cat/c.Jpeg", "cat", None),
         ("cat/sub/deep/b.JPG", "cat", None),
         ("dog/x.webp", "dog", None),
@@ -62,9 +69,9 @@ def test_layout_a_walks_nested_folders_and_skips_hidden_and_non_images(tmp_path)
 
 def test_layout_b_keeps_given_splits_and_prefixes_paths(tmp_path):
     touch(tmp_path, "train/cat/a.png", "train/dog/b.png", "train/dog/n/c.png", "test/cat/d.png", ".DS/x.png")
-    class_names, items = scan_folder(tmp_path)
-    assert class_names == ["cat", "dog"]
-    assert items == [
+    table = scan_folder(tmp_path)
+    assert table.class_names == ["cat", "dog"]
+    assert list(table) == [
         ("train/cat/a.png", "cat", "train"),
         ("train/dog/b.png", "dog", "train"),
         ("train/dog/n/c.png", "dog", "train"),
@@ -74,9 +81,9 @@ def test_layout_b_keeps_given_splits_and_prefixes_paths(tmp_path):
 
 def test_a_folder_besides_train_val_test_means_layout_a(tmp_path):
     touch(tmp_path, "train/a.png", "other/b.png")
-    class_names, items = scan_folder(tmp_path)
-    assert class_names == ["other", "train"]
-    assert {split for _, _, split in items} == {None}
+    table = scan_folder(tmp_path)
+    assert table.class_names == ["other", "train"]
+    assert {split for _, _, split in table} == {None}
 
 
 def test_layout_b_rejects_a_class_missing_from_train(tmp_path):
@@ -106,7 +113,7 @@ def test_scan_errors_name_the_problem(tmp_path):
     [(10, (2, 1)), (23, (5, 2)), (7, (1, 1)), (25, (5, 3))],
 )
 def test_per_class_counts_are_the_rounded_fractions(n, expected):
-    samples = stratified_split(class_items({"a": n, "b": 40}), val_fraction=0.2, test_fraction=0.1, seed=0)
+    samples = split(class_items({"a": n, "b": 40}), val_fraction=0.2, test_fraction=0.1, seed=0)
     counts = split_counts(samples)
     assert (counts["a", "val"], counts["a", "test"], counts["a", "train"]) == (*expected, n - sum(expected))
     assert (counts["b", "val"], counts["b", "test"], counts["b", "train"]) == (8, 4, 28)
@@ -115,28 +122,28 @@ def test_per_class_counts_are_the_rounded_fractions(n, expected):
 
 def test_split_is_deterministic_sorted_and_independent_of_other_classes():
     kwargs = {"val_fraction": 0.2, "test_fraction": 0.1, "seed": 3}
-    first = stratified_split(class_items({"a": 10, "b": 23}), **kwargs)
-    assert stratified_split(reversed(class_items({"a": 10, "b": 23})), **kwargs) == first
+    first = split(class_items({"a": 10, "b": 23}), **kwargs)
+    assert split(reversed(class_items({"a": 10, "b": 23})), **kwargs) == first
     order = {"train": 0, "val": 1, "test": 2}
-    assert first == sorted(first, key=lambda s: (order[s.split], s.label, s.path))
-    with_c = stratified_split(class_items({"a": 10, "b": 23, "c": 7}), **kwargs)
+    assert list(first) == sorted(first, key=lambda s: (order[s.split], s.label, s.path))
+    with_c = split(class_items({"a": 10, "b": 23, "c": 7}), **kwargs)
     for label in ("a", "b"):
         assert by_label(with_c, label) == by_label(first, label)
 
 
 def test_another_seed_gives_another_split():
     items = class_items({"a": 30, "b": 30})
-    one = stratified_split(items, val_fraction=0.2, test_fraction=0.1, seed=0)
-    two = stratified_split(items, val_fraction=0.2, test_fraction=0.1, seed=1)
+    one = split(items, val_fraction=0.2, test_fraction=0.1, seed=0)
+    two = split(items, val_fraction=0.2, test_fraction=0.1, seed=1)
     assert split_counts(one) == split_counts(two)
     assert {s.path for s in one if s.split == "val"} != {s.path for s in two if s.split == "val"}
 
 
 def test_too_small_class_error_names_class_and_count():
     with pytest.raises(ValueError, match=r"'tiny' has 3 images.*0 val images.*lower the fraction"):
-        stratified_split(class_items({"big": 50, "tiny": 3}), val_fraction=0.1, test_fraction=0.0, seed=0)
+        split(class_items({"big": 50, "tiny": 3}), val_fraction=0.1, test_fraction=0.0, seed=0)
     with pytest.raises(ValueError, match=r"'pair' has 2 images.*no training images"):
-        stratified_split(class_items({"big": 50, "pair": 2}), val_fraction=0.5, test_fraction=0.3, seed=0)
+        split(class_items({"big": 50, "pair": 2}), val_fraction=0.5, test_fraction=0.3, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -145,23 +152,23 @@ def test_too_small_class_error_names_class_and_count():
 )
 def test_fraction_out_of_range_names_the_key(val, test, key):
     with pytest.raises(ValueError, match=key):
-        stratified_split(class_items({"a": 10, "b": 10}), val_fraction=val, test_fraction=test, seed=0)
+        split(class_items({"a": 10, "b": 10}), val_fraction=val, test_fraction=test, seed=0)
 
 
 def test_fractions_summing_to_one_are_rejected():
     with pytest.raises(ValueError, match=r"data\.val_fraction=0\.5 \+ data\.test_fraction=0\.5"):
-        stratified_split(class_items({"a": 10, "b": 10}), val_fraction=0.5, test_fraction=0.5, seed=0)
+        split(class_items({"a": 10, "b": 10}), val_fraction=0.5, test_fraction=0.5, seed=0)
 
 
 def test_zero_fraction_gives_an_empty_split():
-    samples = stratified_split(class_items({"a": 10, "b": 5}), val_fraction=0.2, test_fraction=0.0, seed=0)
+    samples = split(class_items({"a": 10, "b": 5}), val_fraction=0.2, test_fraction=0.0, seed=0)
     assert Counter(s.split for s in samples) == {"train": 12, "val": 3}
 
 
 def test_given_splits_are_kept_and_only_missing_ones_drawn_from_train():
     items = [(f"train/{c}/{i}.png", c, "train") for c in "ab" for i in range(10)]
     items += [(f"val/{c}/{i}.png", c, "val") for c in "ab" for i in range(2)]
-    samples = stratified_split(items, val_fraction=0.3, test_fraction=0.2, seed=0)
+    samples = split(items, val_fraction=0.3, test_fraction=0.2, seed=0)
     val = [s for s in samples if s.split == "val"]
     test = [s for s in samples if s.split == "test"]
     assert {s.path for s in val} == {p for p, _, split in items if split == "val"}
@@ -169,7 +176,7 @@ def test_given_splits_are_kept_and_only_missing_ones_drawn_from_train():
     assert all(s.path.startswith("train/") for s in test)
 
     items += [(f"test/{c}/{i}.png", c, "test") for c in "ab" for i in range(3)]
-    samples = stratified_split(items, val_fraction=0.3, test_fraction=0.2, seed=0)
+    samples = split(items, val_fraction=0.3, test_fraction=0.2, seed=0)
     assert [(s.path, s.label, s.split) for s in samples] == sorted(
         items, key=lambda item: (("train", "val", "test").index(item[2]), item[1], item[0])
     )
@@ -177,8 +184,7 @@ def test_given_splits_are_kept_and_only_missing_ones_drawn_from_train():
 
 def test_csv_round_trip(tmp_path):
     touch(tmp_path, *(f"data/{c}/{i}.png" for c in ("cat", "dog") for i in range(10)))
-    _, items = scan_folder(tmp_path / "data")
-    samples = stratified_split(items, val_fraction=0.2, test_fraction=0.1, seed=0)
+    samples = stratified_split(scan_folder(tmp_path / "data"), val_fraction=0.2, test_fraction=0.1, seed=0)
     csv_path = tmp_path / "run" / "splits.csv"
     write_splits_csv(csv_path, samples)
     assert csv_path.read_text().splitlines()[0] == "path,class,split"
@@ -207,8 +213,8 @@ def test_csv_read_errors(tmp_path):
 
 def test_atomic_write_leaves_no_temp_file_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
     csv_path = tmp_path / "splits.csv"
-    write_splits_csv(csv_path, [Sample("a/1.png", "a", "train")])
-    write_splits_csv(csv_path, [Sample("b/1.png", "b", "val")])
+    write_splits_csv(csv_path, SampleTable.from_rows([("a/1.png", "a", "train")]))
+    write_splits_csv(csv_path, SampleTable.from_rows([("b/1.png", "b", "val")]))
     assert os.listdir(tmp_path) == ["splits.csv"]
     assert csv_path.read_text() == "path,class,split\nb/1.png,b,val\n"
 
@@ -217,7 +223,7 @@ def test_atomic_write_leaves_no_temp_file_and_keeps_old_file_on_failure(tmp_path
 
     monkeypatch.setattr(splits.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        write_splits_csv(csv_path, [Sample("c/1.png", "c", "test")])
+        write_splits_csv(csv_path, SampleTable.from_rows([("c/1.png", "c", "test")]))
     assert os.listdir(tmp_path) == ["splits.csv"]
     assert csv_path.read_text() == "path,class,split\nb/1.png,b,val\n"
 
@@ -226,20 +232,17 @@ def test_load_or_make_splits_scans_or_reads(tmp_path):
     root = tmp_path / "data"
     touch(root, *(f"{c}/{i}.png" for c in ("cat", "dog") for i in range(10)))
     kwargs = {"val_fraction": 0.2, "test_fraction": 0.1, "seed": 0}
-    class_names, samples = load_or_make_splits(root, splits_file=None, **kwargs)
-    assert class_names == ["cat", "dog"]
+    samples = load_or_make_splits(root, splits_file=None, **kwargs)
+    assert samples.class_names == ["cat", "dog"]
     assert Counter(s.split for s in samples) == {"train": 14, "val": 4, "test": 2}
 
     csv_path = tmp_path / "splits.csv"
-    subset = samples[:5]
+    subset = samples.select(np.arange(len(samples)) < 5)
     write_splits_csv(csv_path, subset)
     # The csv wins over fractions and seed; the class list still comes from the folders.
-    assert load_or_make_splits(root, splits_file=csv_path, val_fraction=0.5, test_fraction=0.0, seed=9) == (
-        ["cat", "dog"],
-        subset,
-    )
+    assert load_or_make_splits(root, splits_file=csv_path, val_fraction=0.5, test_fraction=0.0, seed=9) == subset
 
     touch(root, "cat/extra.png")
-    write_splits_csv(csv_path, [*subset, Sample("cat/extra.png", "bird", "train")])
+    write_splits_csv(csv_path, SampleTable.from_rows([*subset, ("cat/extra.png", "bird", "train")]))
     with pytest.raises(ValueError, match=r"\['bird'\]"):
         load_or_make_splits(root, splits_file=csv_path, **kwargs)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from transferlab.demo import make_demo_dataset
 from transferlab.download import fetch_dataset
 from transferlab.feature_cache import NO_AUGMENT, FeatureCache
 from transferlab.images import read_rgb
-from transferlab.splits import Sample, load_or_make_splits
+from transferlab.splits import SampleTable, load_or_make_splits
 from transferlab.transforms import build_eval_transform, build_train_transform
 
 log = logging.getLogger(__name__)
@@ -45,8 +44,7 @@ class ImageFileDataset(Dataset):
     def __init__(
         self,
         root: Path,
-        samples: Sequence[Sample],
-        class_to_idx: dict[str, int],
+        samples: SampleTable,
         transform: A.Compose,
         *,
         random: bool = False,
@@ -54,8 +52,8 @@ class ImageFileDataset(Dataset):
         decode_side: int | None = None,
     ) -> None:
         self.root = root
-        self.paths = [s.path for s in samples]
-        self.labels = [class_to_idx[s.label] for s in samples]
+        self.paths: list[str] = samples.paths.tolist()
+        self.labels: list[int] = samples.labels.tolist()
         self.transform = transform
         self.random = random
         self.bad_images = bad_images
@@ -174,7 +172,7 @@ class FolderDataModule(LightningDataModule):
         self.demo = demo
         self.download = download
         self.class_names: list[str] = []
-        self.samples: list[Sample] = []
+        self.samples: SampleTable | None = None
         self.datasets: dict[str, ImageFileDataset] = {}
         self.cache_features = cache_features
         self.feature_cache = FeatureCache()
@@ -200,10 +198,10 @@ class FolderDataModule(LightningDataModule):
             fetch_dataset(root=self.root, **self.download)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.samples:  # Lightning calls setup once per fit/test; the split never changes within a run
+        if self.samples is not None:  # Lightning calls setup once per fit/test; the split never changes within a run
             return
         self.prepare_data()  # idempotent; makes setup usable before a Trainer exists (run.py needs the classes)
-        self.class_names, self.samples = load_or_make_splits(
+        self.samples = load_or_make_splits(
             self.root,
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
@@ -211,11 +209,11 @@ class FolderDataModule(LightningDataModule):
             splits_file=self.splits_file,
             exclude=self._find_bad_images,
         )
-        if not any(s.split == "val" for s in self.samples):
+        self.class_names = self.samples.class_names
+        if not len(self.samples.part("val")):
             raise ValueError(
                 f"The validation split of {self.root} is empty: set data.val_fraction > 0 or add a val/ folder"
             )
-        class_to_idx = {name: i for i, name in enumerate(self.class_names)}
         eval_transform = build_eval_transform(
             image_size=self.image_size, mean=self.mean, std=self.std, resize_ratio=self.resize_ratio
         )
@@ -233,11 +231,9 @@ class FolderDataModule(LightningDataModule):
         random = any(self.augment.get(key, off) != off for key, off in NO_AUGMENT.items())
         for split in SPLITS:
             train = split == "train" and not self.cache_features  # cached: every split is read once, as eval
-            split_samples = [s for s in self.samples if s.split == split]
             self.datasets[split] = ImageFileDataset(
                 self.root,
-                split_samples,
-                class_to_idx,
+                self.samples.part(split),
                 train_transform if train else eval_transform,
                 random=train and random,
                 bad_images=self.bad_images,
@@ -279,8 +275,7 @@ class FolderDataModule(LightningDataModule):
         self._record_skipped({item.path: item.reason for item in bad})
 
     def class_counts(self, split: str = "train") -> list[int]:
-        counts = Counter(s.label for s in self.samples if s.split == split)
-        return [counts[name] for name in self.class_names]
+        return self.samples.part(split).class_counts()
 
     def _loader(self, split: str, *, shuffle: bool = False, sampler=None) -> DataLoader:
         dataset = self.datasets[split]

@@ -47,7 +47,7 @@ from transferlab.plots import (
     plot_learning_curves,
     read_epoch_logs,
 )
-from transferlab.splits import SPLITS, Sample, read_splits_csv, scan_folder
+from transferlab.splits import SPLITS, SampleTable, read_splits_csv, scan_folder
 from transferlab.transforms import build_train_transform
 
 log = logging.getLogger(__name__)
@@ -107,18 +107,18 @@ def select_images(run_dir: Path | None, split: str | None, data_root: str | Path
         )
     root = Path(data_root).expanduser() if data_root else run_data_root(run_dir)
     if split == "all":
-        _, items = scan_folder(root)
-        return LabelledImages(root, [path for path, _, _ in items], [label for _, label, _ in items])
+        table = scan_folder(root)
+        return LabelledImages(root, table.paths.tolist(), table.label_names())
     splits_file = None if run_dir is None else run_dir / "splits.csv"
     if splits_file is None or not splits_file.is_file():
         raise FileNotFoundError(
             f"split={split} needs the splits.csv of the checkpoint's run, and {splits_file or 'it'} does not exist: "
             "leave split= out to evaluate every image of data.root=<folder>"
         )
-    samples = [s for s in read_splits_csv(splits_file, root) if s.split == split]
-    if not samples:
+    samples = read_splits_csv(splits_file, root).part(split)
+    if not len(samples):
         raise ValueError(f"{splits_file} has no {split} images: choose another split=")
-    return LabelledImages(root, [s.path for s in samples], [s.label for s in samples])
+    return LabelledImages(root, samples.paths.tolist(), samples.label_names())
 
 
 def compute_metrics(probs: torch.Tensor, targets: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
@@ -330,7 +330,7 @@ def write_run_plots(
     output_dir: Path,
     model: ImageClassifier,
     root: Path,
-    samples: Sequence[Sample],
+    samples: SampleTable,
     metrics: dict[str, Any],
     *,
     augment: dict[str, Any],
@@ -349,7 +349,7 @@ def write_run_plots(
         written.append(plot_learning_curves(series, curves, output_dir.name, unfreeze_epoch=unfreeze_epoch(model)))
     names = model.class_names
     written.append(plot_confusion_matrix(metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"))
-    test = [s for s in samples if s.split == "test"]
+    test = list(samples.part("test"))
     if (worst > 0 or training_samples > 0) and test:
         predictions = predict_files(model, [root / s.path for s in test])
         label_of = {root / s.path: s.label for s in test}
@@ -357,8 +357,8 @@ def write_run_plots(
         found = (predictions.paths, predictions.probs, targets, plots)
         written.append(plot_worst_predictions(model, *found, worst))
         written.append(plot_prediction_samples(model, *found, training_samples))
-    train = [s for s in samples if s.split == "train"]
-    if training_samples > 0 and train:
+    train = samples.part("train")
+    if training_samples > 0 and len(train):
         written.append(
             plot_training_samples(model, root, train, plots / "training_samples.png", training_samples, augment)
         )
@@ -368,7 +368,7 @@ def write_run_plots(
 def plot_training_samples(
     model: ImageClassifier,
     root: Path,
-    train: Sequence[Sample],
+    train: SampleTable,
     path: Path,
     count: int,
     augment: dict[str, Any],
@@ -377,9 +377,9 @@ def plot_training_samples(
     pre = model.hparams.preprocessing
     transform = build_train_transform(**pre, **augment)
     transform.set_random_seed(0)
-    chosen = random.Random(0).sample(list(train), min(count, len(train)))
+    chosen = random.Random(0).sample(range(len(train)), min(count, len(train)))
     images, titles = [], []
-    for sample in chosen:
+    for sample in map(train.__getitem__, chosen):
         try:
             image = read_rgb(root / sample.path)
         except (OSError, ValueError) as error:

@@ -16,11 +16,21 @@ from skimage.color import gray2rgb
 from skimage.exposure import rescale_intensity
 from skimage.util import img_as_ubyte
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+_BY_FREQUENCY = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(_BY_FREQUENCY)
+# For str.endswith, which tries a tuple in order: the common extensions first, lower case, then upper case, so
+# most names match at the first try and without building a lower-case copy of the name.
+IMAGE_SUFFIXES: tuple[str, ...] = _BY_FREQUENCY + tuple(ext.upper() for ext in _BY_FREQUENCY)
 
 # Modes whose alpha channel is composited away; palette images join them when they carry transparency.
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def has_image_name(name: str) -> bool:
+    """True for a non-hidden file name whose extension (any case) is in `IMAGE_EXTENSIONS`."""
+    # Hidden files are editor/OS debris (macOS "._x.jpg" resource forks look like JPEGs but are not).
+    return name[:1] != "." and (name.endswith(IMAGE_SUFFIXES) or name.lower().endswith(IMAGE_SUFFIXES))
 
 
 def is_image_file(path: str | os.PathLike | os.DirEntry) -> bool:
@@ -29,9 +39,7 @@ def is_image_file(path: str | os.PathLike | os.DirEntry) -> bool:
     Given an ``os.DirEntry`` (from ``os.scandir``), it costs no system call for a regular file: the directory
     listing already says what the entry is, so scanning a folder stays close to the cost of listing it.
     """
-    name = path.name if isinstance(path, os.DirEntry) else os.path.basename(path)
-    # Hidden files are editor/OS debris (macOS "._x.jpg" resource forks look like JPEGs but are not).
-    if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+    if not has_image_name(path.name if isinstance(path, os.DirEntry) else os.path.basename(path)):
         return False
     if isinstance(path, os.DirEntry):
         try:

@@ -55,14 +55,14 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
     net.fc = nn.Identity()  # the pooled features the head would see
     features, labels = {}, {}
     for split in ("train", "val", "test"):
-        samples = [s for s in datamodule.samples if s.split == split]
-        if not samples:
+        samples = datamodule.samples.part(split)
+        if not len(samples):
             raise ValueError(f"the {split} split of {datamodule.root} is empty: set data.{split}_fraction > 0")
-        paths = [datamodule.root / s.path for s in samples]
+        paths = [datamodule.root / path for path in samples.paths]
         features[split], kept = extract_features(
             net, paths, datamodule.preprocessing, cfg.data.batch_size, cfg.device, cfg.data.num_workers
         )
-        labels[split] = torch.tensor([names.index(samples[i].label) for i in kept])
+        labels[split] = torch.as_tensor(samples.labels[kept], dtype=torch.long)
 
     # Standardised features make one L2 grid fit every backbone (feature scales differ by orders of magnitude).
     shift, scale = features["train"].mean(0), features["train"].std(0).clamp_min(1e-6)

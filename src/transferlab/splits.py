@@ -2,6 +2,9 @@
 
 The split is data, written once: it is computed from (file list, fractions, seed), saved as ``splits.csv`` and
 read back on resume, by eval and by every job of a sweep, so all of them see the identical split.
+
+Images are held as columns (`SampleTable`: one path string and two small integers per image), never as one Python
+object per image: scanning and splitting 200,000 files then costs little more than listing them (bench/scan.py).
 """
 
 import csv
@@ -9,45 +12,124 @@ import io
 import math
 import os
 import zlib
-from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from transferlab.files import atomic_write_text
-from transferlab.images import is_image_file
+from transferlab.images import IMAGE_SUFFIXES, is_image_file
 
 SPLITS = ("train", "val", "test")
 CSV_HEADER = ("path", "class", "split")
-
-# (posix path relative to the data root, class name, split given by a train/val/test folder or None)
-Item = tuple[str, str, str | None]
+UNASSIGNED = -1  # split code of an image whose split `stratified_split` has yet to draw (layout A)
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
+    """One row of a `SampleTable`, for code that reads a few rows; bulk code uses the table's columns."""
+
     path: str  # posix path relative to the data root
     label: str  # class name
-    split: str  # "train" | "val" | "test"
+    split: str | None  # "train" | "val" | "test", or None before the split is drawn
 
 
-class Scan(NamedTuple):
-    """What `scan_folder` found; unpacks as ``class_names, items = scan_folder(root)``."""
+@dataclass(frozen=True, eq=False)
+class SampleTable:
+    """The images of a folder dataset as three columns of equal length, in canonical order.
 
-    class_names: list[str]  # sorted class folder names
-    items: list[Item]
+    Canonical order: by split code (`UNASSIGNED` first, then train, val, test), class index, path. Every
+    constructor here keeps it, so a table never depends on the order in which a file system lists a folder, and
+    the images of one class and split are one sorted run that needs no further sorting.
+
+    Attributes:
+        class_names: the dataset's classes; ``labels`` index into it.
+        paths: object array of posix paths relative to the data root.
+        labels: class index of each path.
+        splits: index into `SPLITS` of each path, or `UNASSIGNED`.
+    """
+
+    class_names: list[str]
+    paths: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not len(self.paths) == len(self.labels) == len(self.splits):
+            raise ValueError("paths, labels and splits of a SampleTable must have the same length")
+
+    @classmethod
+    def from_rows(
+        cls, rows: Iterable[tuple[str, str, str | None]], class_names: Sequence[str] | None = None
+    ) -> "SampleTable":
+        """A table of ``(path, class name, split name or None)`` rows; classes default to the sorted names found."""
+        if class_names is None:
+            rows = list(rows)
+            class_names = sorted({label for _, label, _ in rows})
+        index = {name: i for i, name in enumerate(class_names)}
+        codes = {None: UNASSIGNED} | {split: i for i, split in enumerate(SPLITS)}
+        coded = sorted((codes[split], index[label], path) for path, label, split in rows)
+        return cls(
+            list(class_names),
+            _object_array(path for _, _, path in coded),
+            np.array([label for _, label, _ in coded], dtype=np.int32),
+            np.array([split for split, _, _ in coded], dtype=np.int8),
+        )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[Sample]:
+        names = self.class_names
+        for path, label, split in zip(self.paths, self.labels.tolist(), self.splits.tolist(), strict=True):
+            yield Sample(path, names[label], None if split == UNASSIGNED else SPLITS[split])
+
+    def __getitem__(self, index: int) -> Sample:
+        split = int(self.splits[index])
+        return Sample(self.paths[index], self.class_names[self.labels[index]], None if split < 0 else SPLITS[split])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SampleTable):
+            return NotImplemented
+        return (
+            self.class_names == other.class_names
+            and np.array_equal(self.paths, other.paths)
+            and np.array_equal(self.labels, other.labels)
+            and np.array_equal(self.splits, other.splits)
+        )
+
+    def select(self, mask: np.ndarray) -> "SampleTable":
+        """The rows where the boolean `mask` is true, in order."""
+        return SampleTable(self.class_names, self.paths[mask], self.labels[mask], self.splits[mask])
+
+    def part(self, split: str) -> "SampleTable":
+        """The rows of one split ("train", "val" or "test")."""
+        return self.select(self.splits == SPLITS.index(split))
+
+    def label_names(self) -> list[str]:
+        return np.asarray(self.class_names, dtype=object)[self.labels].tolist()
+
+    def class_counts(self) -> list[int]:
+        """Number of images of each class, in `class_names` order."""
+        return np.bincount(self.labels, minlength=len(self.class_names)).tolist()
 
 
-def scan_folder(root: str | Path) -> Scan:
+def _object_array(strings: Iterable[str]) -> np.ndarray:
+    # An object array of the (shared) str objects: selecting and reordering rows copies pointers, not text.
+    return np.array(list(strings), dtype=object)
+
+
+def scan_folder(root: str | Path) -> SampleTable:
     """Lists the images of a folder dataset in one of two layouts.
 
-    Layout A: ``root/<class>/**/<image>``; every item's split is None (drawn later by `stratified_split`).
-    Layout B: ``root/train/<class>/**/<image>`` plus optional ``val/`` and ``test/`` of the same shape; items
+    Layout A: ``root/<class>/**/<image>``; every image's split is `UNASSIGNED` (drawn later by `stratified_split`).
+    Layout B: ``root/train/<class>/**/<image>`` plus optional ``val/`` and ``test/`` of the same shape; images
     keep the split of their folder. B is detected when ``root/train`` exists and every non-hidden folder of
-    root is train, val or test. Hidden files and folders are ignored; items are sorted (deterministic).
+    root is train, val or test. Hidden files and folders are ignored. Rows are ordered by (split folder, class,
+    path), so the table does not depend on the order in which the file system lists a folder.
     """
     root = Path(root)
     if not root.is_dir():
@@ -71,17 +153,32 @@ def scan_folder(root: str | Path) -> Scan:
                     "Every class needs training images: add them to train/ or remove these folders."
                 )
         class_names = sorted(by_split["train"])
-        items = [(path, label, split) for split in given for label, paths in by_split[split].items() for path in paths]
     else:
-        classes = _scan_classes(root, "")
-        class_names = sorted(classes)
-        items = [(path, label, None) for label, paths in classes.items() for path in paths]
+        by_split = {None: _scan_classes(root, "")}
+        class_names = sorted(by_split[None])
     if len(class_names) < 2:
         raise ValueError(
             f"data.root {str(root)!r} has {len(class_names)} class folder(s) {class_names}: "
             "a classifier needs at least 2 classes."
         )
-    return Scan(class_names, items)
+    groups = [
+        (UNASSIGNED if split is None else SPLITS.index(split), class_names.index(label), paths)
+        for split, classes in by_split.items()
+        for label, paths in classes.items()
+    ]
+    return _table_of_groups(class_names, groups)
+
+
+def _table_of_groups(class_names: list[str], groups: Iterable[tuple[int, int, list[str]]]) -> SampleTable:
+    """A table of (split code, class index, paths) groups, concatenated in the order given."""
+    groups = list(groups)
+    sizes = [len(paths) for _, _, paths in groups]
+    return SampleTable(
+        class_names,
+        _object_array(chain.from_iterable(paths for _, _, paths in groups)),
+        np.repeat(np.array([label for _, label, _ in groups], dtype=np.int32), sizes),
+        np.repeat(np.array([split for split, _, _ in groups], dtype=np.int8), sizes),
+    )
 
 
 def _subdirs(folder: Path) -> list[str]:
@@ -110,58 +207,90 @@ def _scan_classes(folder: Path, prefix: str) -> dict[str, list[str]]:
 
 
 def _image_paths(class_dir: Path, rel: str) -> list[str]:
-    # One scandir per folder and no stat beyond the directory entry, so a 200k-file dataset scans fast.
-    found = []
-    pending = [(str(class_dir), rel)]
+    """Sorted posix paths (starting with `rel`) of the images in `class_dir` and its subfolders."""
+    found: list[str] = []
+    pending = [(os.fspath(class_dir), rel)]
     while pending:
         folder, rel_folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                rel_path = f"{rel_folder}/{entry.name}"
-                # Like os.walk, symlinked subfolders are not followed, so a link loop cannot hang the scan.
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, rel_path))
-                elif is_image_file(entry):
-                    found.append(rel_path)
-    found.sort()
+        subfolders: list[os.DirEntry] = []
+        try:
+            names = _list_folder(folder, subfolders)
+        except OSError:  # an entry that cannot be stat-ed (a link loop): list the folder again, entry by entry
+            subfolders.clear()
+            names = _list_folder_carefully(folder, subfolders)
+        names.sort()  # the bare names: cheaper to compare than the paths, and sorted runs merge fast below
+        found.extend(map(f"{rel_folder}/".__add__, names))
+        # Like os.walk, symlinked subfolders are not followed, so a link loop cannot hang the scan.
+        pending.extend((e.path, f"{rel_folder}/{e.name}") for e in subfolders if not e.name.startswith("."))
+    if len(found) > len(names):  # more than one folder: merge their sorted runs
+        found.sort()
     return found
 
 
-def stratified_split(items: Iterable[Item], *, val_fraction: float, test_fraction: float, seed: int) -> list[Sample]:
-    """Assigns every item to train, val or test, per class.
+def _list_folder(folder: str, subfolders: list[os.DirEntry]) -> list[str]:
+    """Names of the image files in `folder`; appends its subfolders (not links to folders) to `subfolders`.
 
-    Items whose split is given (layout B) keep it. Each split not given as a folder is drawn from each class's
-    training items: ``round(n * fraction)`` images (halves round up), chosen by a shuffle seeded from
-    ``(seed, class name)`` alone, so adding or removing a class never changes the split of the others.
+    This is the per-file loop of the scan, so it is one comprehension with `images.has_image_name` inlined
+    (a function call per file would cost a fifth of the walk) and the file type read from the directory entry,
+    which costs no system call for a regular file.
+    """
+    with os.scandir(folder) as entries:
+        return [
+            name
+            for entry in entries
+            if (
+                (name := entry.name)[0] != "."  # names are never empty
+                and (name.endswith(IMAGE_SUFFIXES) or name.lower().endswith(IMAGE_SUFFIXES))
+                and entry.is_file()  # follows links to files; a folder named x.jpg is not a file
+            )
+            or (entry.is_dir(follow_symlinks=False) and subfolders.append(entry))  # append returns None: not listed
+        ]
+
+
+def _list_folder_carefully(folder: str, subfolders: list[os.DirEntry]) -> list[str]:
+    """`_list_folder` for the rare folder holding an entry whose type cannot be read: such entries are skipped."""
+    names = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry)
+            elif is_image_file(entry):
+                names.append(entry.name)
+    return names
+
+
+def stratified_split(table: SampleTable, *, val_fraction: float, test_fraction: float, seed: int) -> SampleTable:
+    """Assigns every image to train, val or test, per class.
+
+    Images whose split is given (layout B) keep it. Each split not given as a folder is drawn from each class's
+    training images: ``round(n * fraction)`` images (halves round up), chosen by a shuffle of the class's sorted
+    paths seeded from ``(seed, class name)`` alone, so adding or removing a class never changes the split of the
+    others, and the order in which the images were listed never matters.
 
     Returns:
-        Samples sorted by (split in train/val/test order, label, path).
+        The table ordered by (split in train/val/test order, class, path).
     """
     _check_fractions(val_fraction, test_fraction)
     if seed < 0:
         raise ValueError(f"data.split_seed={seed} must be a non-negative integer.")
-    items = list(items)
-    given = {split for _, _, split in items if split is not None}
-    unknown = sorted(given - set(SPLITS))
-    if unknown:
-        raise ValueError(f"unknown split name(s) {unknown}: splits are {list(SPLITS)}.")
-    fractions = {"val": val_fraction, "test": test_fraction}
-    drawn = {split: fraction for split, fraction in fractions.items() if split not in given}
+    given = {SPLITS[code] for code in np.unique(table.splits).tolist() if code != UNASSIGNED}
+    drawn = {
+        split: fraction for split, fraction in (("val", val_fraction), ("test", test_fraction)) if split not in given
+    }
 
-    pools: dict[str, list[str]] = defaultdict(list)
-    samples = []
-    for path, label, split in items:
-        if split in (None, "train"):
-            pools[label].append(path)
-        else:
-            samples.append(Sample(path, label, split))
-    for label, paths in pools.items():
-        samples.extend(_split_class(label, sorted(paths), drawn, seed))
-    order = {split: i for i, split in enumerate(SPLITS)}
-    samples.sort(key=lambda s: (order[s.split], s.label, s.path))
-    return samples
+    pooled = _training_pool(table)
+    if not (table.splits[pooled] == UNASSIGNED).all() and (table.splits[pooled] == UNASSIGNED).any():
+        raise ValueError("a table to split holds images both with and without a given train split")
+    # In canonical order the pooled images of each class are one sorted run: rows[start:end] for the class.
+    rows = np.flatnonzero(pooled)
+    ends = np.cumsum(np.bincount(table.labels[rows], minlength=len(table.class_names))).tolist()
+    splits = table.splits.copy()
+    for label, (start, end) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
+        if end > start:
+            splits[rows[start:end]] = _draw_splits(table.class_names[label], end - start, drawn, seed)
+    # A stable sort by (split, class) keeps each class's paths in their sorted order: canonical order again.
+    order = np.lexsort((table.labels, splits))
+    return SampleTable(table.class_names, table.paths[order], table.labels[order], splits[order])
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -175,8 +304,8 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
         )
 
 
-def _split_class(label: str, paths: list[str], fractions: dict[str, float], seed: int) -> list[Sample]:
-    n = len(paths)
+def _draw_splits(label: str, n: int, fractions: dict[str, float], seed: int) -> np.ndarray:
+    """Split codes for the `n` sorted images of class `label`: train, or one of the splits of `fractions`."""
     # floor(x + 0.5) rounds halves up; Python's round() would send 2.5 to 2 but 3.5 to 4.
     counts = {split: math.floor(n * fraction + 0.5) for split, fraction in fractions.items()}
     empty = [split for split, fraction in fractions.items() if fraction > 0 and counts[split] == 0]
@@ -188,36 +317,40 @@ def _split_class(label: str, paths: list[str], fractions: dict[str, float], seed
             "lower the fraction(s) or add images to the class."
         )
     # The class name (by a stable hash) is part of the seed so each class's shuffle ignores the other classes.
-    rng = np.random.default_rng([seed, zlib.crc32(label.encode())])
-    shuffled = [paths[i] for i in rng.permutation(n)]
-    samples = []
+    rng = np.random.default_rng([seed, zlib.crc32(label.encode(errors="surrogateescape"))])
+    shuffled = rng.permutation(n)
+    codes = np.full(n, SPLITS.index("train"), dtype=np.int8)
     start = 0
-    for split, count in counts.items():
-        samples.extend(Sample(path, label, split) for path in shuffled[start : start + count])
+    for split, count in counts.items():  # the first shuffled images go to val, the next to test
+        codes[shuffled[start : start + count]] = SPLITS.index(split)
         start += count
-    samples.extend(Sample(path, label, "train") for path in shuffled[start:])
-    return samples
+    return codes
 
 
-def write_splits_csv(path: str | Path, samples: Iterable[Sample]) -> None:
+def write_splits_csv(path: str | Path, samples: SampleTable) -> None:
     """Writes ``path,class,split`` rows atomically: a killed run leaves the old file or the new one, whole."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    writer.writerows((s.path, s.label, s.split) for s in samples)
+    split_names = np.array([*SPLITS, ""], dtype=object)  # UNASSIGNED (-1) indexes the empty name
+    writer.writerows(zip(samples.paths, samples.label_names(), split_names[samples.splits], strict=True))
     # surrogateescape: file names that are not valid UTF-8 (legal on Linux) round-trip byte for byte.
     atomic_write_text(Path(path), buffer.getvalue(), errors="surrogateescape")
 
 
-def read_splits_csv(path: str | Path, root: str | Path) -> list[Sample]:
-    """Reads a splits.csv and checks that every file it lists exists under `root`."""
+def read_splits_csv(path: str | Path, root: str | Path, class_names: Sequence[str] | None = None) -> SampleTable:
+    """Reads a splits.csv and checks that every file it lists exists under `root`.
+
+    `class_names`: the classes the table indexes (the class folders of `root`); a class of the file outside
+    them is an error. Default: the sorted classes the file names.
+    """
     path, root = Path(path), Path(root)
     if not path.is_file():
         raise FileNotFoundError(
             f"data.splits_file {str(path)!r} does not exist: point it at the splits.csv of an earlier run "
             "or set data.splits_file=null to compute the split."
         )
-    samples = []
+    rows = []
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -230,19 +363,26 @@ def read_splits_csv(path: str | Path, root: str | Path) -> list[Sample]:
                 raise ValueError(
                     f"{path}, line {line}: expected path,class,split with split one of {list(SPLITS)}, got {row}."
                 )
-            samples.append(Sample(*row))
-    if not samples:
+            rows.append(tuple(row))
+    if not rows:
         raise ValueError(f"{path} lists no images: delete it or set data.splits_file=null to recompute.")
-    duplicates = sorted(p for p, count in Counter(s.path for s in samples).items() if count > 1)
+    duplicates = sorted(p for p, count in Counter(p for p, _, _ in rows).items() if count > 1)
     if duplicates:
         raise ValueError(f"{path} lists {len(duplicates)} path(s) twice, e.g. {duplicates[:10]}: fix the file.")
-    missing = [s.path for s in samples if not os.path.isfile(os.path.join(root, s.path))]
+    missing = [p for p, _, _ in rows if not os.path.isfile(os.path.join(root, p))]
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} file(s) listed in {path} are missing under data.root {str(root)!r}, "
             f"e.g. {missing[:10]}: fix data.root, or set data.splits_file=null to compute a new split."
         )
-    return samples
+    if class_names is not None:
+        unknown = sorted({label for _, label, _ in rows} - set(class_names))
+        if unknown:
+            raise ValueError(
+                f"data.splits_file {str(path)!r} names classes {unknown} that are not class folders of "
+                f"data.root {str(root)!r} ({list(class_names)}): fix data.root or set data.splits_file=null."
+            )
+    return SampleTable.from_rows(rows, class_names)
 
 
 def load_or_make_splits(
@@ -253,39 +393,39 @@ def load_or_make_splits(
     seed: int,
     splits_file: str | Path | None,
     exclude: Callable[[list[str]], Collection[str]] | None = None,
-) -> tuple[list[str], list[Sample]]:
-    """Returns (class_names, samples): read from `splits_file` when given, else scanned and split.
+) -> SampleTable:
+    """Every image of `root` with its split: read from `splits_file` when given, else scanned and split.
 
     The class names always come from the folders under `root`, so the class indices match the data even when
     the split is read back; the fractions and seed are ignored when `splits_file` is given. `exclude` maps the
     found paths to those to leave out (unreadable images) before the split is drawn.
     """
     if splits_file is None:
-        class_names, items = scan_folder(root)
-        if exclude is not None:
-            dropped = set(exclude([path for path, _, _ in items]))
-            items = [item for item in items if item[0] not in dropped]
-            _check_every_class_kept(root, class_names, {label for _, label, split in items if split in (None, "train")})
-        return class_names, stratified_split(items, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    samples = read_splits_csv(splits_file, root)
-    class_names = scan_folder(root).class_names
-    if exclude is not None:
-        dropped = set(exclude([s.path for s in samples]))
-        samples = [s for s in samples if s.path not in dropped]
-        _check_every_class_kept(root, class_names, {s.label for s in samples if s.split == "train"})
-    unknown = sorted({s.label for s in samples} - set(class_names))
-    if unknown:
-        raise ValueError(
-            f"data.splits_file {str(splits_file)!r} names classes {unknown} that are not class folders of "
-            f"data.root {str(root)!r} ({class_names}): fix data.root or set data.splits_file=null."
-        )
-    return class_names, samples
+        table = _without(scan_folder(root), exclude, root)
+        return stratified_split(table, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    return _without(read_splits_csv(splits_file, root, scan_folder(root).class_names), exclude, root)
 
 
-def _check_every_class_kept(root: str | Path, class_names: list[str], kept: set[str]) -> None:
-    lost = [name for name in class_names if name not in kept]
+def _without(
+    table: SampleTable, exclude: Callable[[list[str]], Collection[str]] | None, root: str | Path
+) -> SampleTable:
+    """`table` less the paths that `exclude` picks; every class must keep at least one training image."""
+    if exclude is None:
+        return table
+    dropped = set(exclude(table.paths.tolist()))
+    if not dropped:
+        return table
+    table = table.select(np.fromiter((path not in dropped for path in table.paths), dtype=bool, count=len(table)))
+    counts = table.select(_training_pool(table)).class_counts()
+    lost = [name for name, count in zip(table.class_names, counts, strict=True) if count == 0]
     if lost:
         raise ValueError(
             f"class folder(s) {lost} of data.root {str(root)!r} have no readable training images left after "
             "leaving out the unreadable ones (see the log): add readable images or remove the folder(s)."
         )
+    return table
+
+
+def _training_pool(table: SampleTable) -> np.ndarray:
+    """Mask of the images that train or that `stratified_split` may draw val/test images from."""
+    return (table.splits == UNASSIGNED) | (table.splits == SPLITS.index("train"))
