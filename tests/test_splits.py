@@ -246,3 +246,17 @@ def test_load_or_make_splits_scans_or_reads(tmp_path):
     write_splits_csv(csv_path, SampleTable.from_rows([*subset, ("cat/extra.png", "bird", "train")]))
     with pytest.raises(ValueError, match=r"\['bird'\]"):
         load_or_make_splits(root, splits_file=csv_path, **kwargs)
+
+
+def test_table_rows_come_out_in_canonical_order_whatever_the_input_order():
+    rows = [("b/2.png", "b", "val"), ("a/9.png", "a", "train"), ("b/1.png", "b", "train"), ("a/1.png", "a", "train")]
+    table = SampleTable.from_rows(rows)
+    assert list(table) == [("a/1.png", "a", "train"), ("a/9.png", "a", "train"), ("b/1.png", "b", "train"), rows[0]]
+    assert table.part("train").class_counts() == [2, 1]
+    assert table.select(table.labels == 1) == SampleTable.from_rows([rows[2], rows[0]], ["a", "b"])
+
+
+def test_a_table_mixing_drawn_and_given_training_images_is_refused():
+    rows = [("train/a/1.png", "a", "train"), ("a/2.png", "a", None), ("b/1.png", "b", None)]
+    with pytest.raises(ValueError, match="both with and without"):
+        split(rows, val_fraction=0.2, test_fraction=0.0, seed=0)
