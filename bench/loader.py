@@ -64,7 +64,7 @@ def decoders(tmp: Path, quick: bool) -> list[tuple[str, str]]:
         paths.append(tmp / f"photo_{i}.jpg")
         photo(*size, rng).save(paths[-1], quality=90)
     side = decode_side(224, 0.875, None)  # what the eval transform of a 224 px model needs: 256
-    transform = build_eval_transform(image_size=224, mean=(0.5,) * 3, std=(0.5,) * 3)
+    transform = build_eval_transform(image_size=224)
     full, reduced = "read_rgb, full size", f"read_rgb(min_side={side}), draft mode"
     rates = {
         "Pillow, as ImageFolder's pil_loader": per_image(pil_rgb, paths, repeats),

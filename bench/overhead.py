@@ -4,8 +4,9 @@ style: Dataset + DataLoader + model + SGD) on identical data, model, batch size,
     python bench/overhead.py [--quick] [--epochs 4] [--workers 0]
 
 Both sides read the same files with the same decoder and augmentation and train a ResNet-18 from scratch with the
-same SGD; transferlab adds what a run always has (Lightning's loop, torchmetrics, logging to CSV, the Finetuning
-callback). Validation and checkpoints are left out of both. Target: transferlab ≤ 1.03 × the hand-written epoch.
+same SGD. The notebook normalises in its Dataset, transferlab in the model after the batch is loaded; transferlab
+adds what a run always has (Lightning's loop, torchmetrics, logging to CSV, the Finetuning callback). Validation
+and checkpoints are left out of both. Target: transferlab ≤ 1.03 × the hand-written epoch.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from transferlab.data import FolderDataModule
 from transferlab.finetuning import Finetuning, Strategy
 from transferlab.images import read_rgb
 from transferlab.module import ImageClassifier
-from transferlab.transforms import build_train_transform
+from transferlab.transforms import build_train_transform, normalize_images
 
 AUGMENT = {"random_crop_scale": [0.35, 1.0], "hflip": 0.5, "rot90": 0.0, "color_jitter": 0.0}
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4}
@@ -36,15 +37,16 @@ SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum":
 class NotebookDataset(Dataset):
     """The notebook's Dataset: a list of (path, label), read and transformed per item."""
 
-    def __init__(self, items, transform) -> None:
-        self.items, self.transform = items, transform
+    def __init__(self, items, transform, normalization) -> None:
+        self.items, self.transform, self.normalization = items, transform, normalization
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index):
         path, label = self.items[index]
-        return self.transform(image=read_rgb(path))["image"], label
+        # As a notebook does: normalised in the Dataset, so workers ship float32 (transferlab ships uint8).
+        return normalize_images(self.transform(image=read_rgb(path))["image"], *self.normalization), label
 
 
 class HandWritten:
@@ -53,9 +55,9 @@ class HandWritten:
     def __init__(self, datamodule: FolderDataModule, workers: int, image_size: int) -> None:
         train = datamodule.datasets["train"]
         items = [(train.root / path, label) for path, label in zip(train.paths, train.labels, strict=True)]
-        transform = build_train_transform(image_size=image_size, mean=datamodule.mean, std=datamodule.std, **AUGMENT)
+        transform = build_train_transform(image_size=image_size, **AUGMENT)
         self.loader = DataLoader(
-            NotebookDataset(items, transform),
+            NotebookDataset(items, transform, (datamodule.mean, datamodule.std)),
             batch_size=datamodule.batch_size,
             shuffle=True,
             drop_last=True,

@@ -83,9 +83,7 @@ def test_augment_presets_build(config, augment: str, tmp_path: Path) -> None:
     from transferlab.transforms import build_train_transform
 
     cfg = config(f"augment={augment}")
-    transform = build_train_transform(
-        image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, **OmegaConf.to_container(cfg.augment)
-    )
+    transform = build_train_transform(image_size=32, **OmegaConf.to_container(cfg.augment))
     import numpy as np
 
     assert transform(image=np.zeros((40, 48, 3), np.uint8))["image"].shape == (3, 32, 32)

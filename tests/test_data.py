@@ -26,8 +26,8 @@ def test_batches_are_normalised_tensors_with_sorted_class_indices(shapes_root: P
     assert dm.class_names == ["circle", "ellipse", "rectangle", "star", "triangle"]
     assert dm.class_counts("train") == [11] * 5  # 15 per class: 10% of 15 rounds to 2 val and 2 test
     images, labels = next(iter(dm.val_dataloader()))
-    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
-    assert images.min() < 0 < images.max()  # normalised with the ImageNet mean/std
+    # uint8 from the loader (a quarter of float32 to copy between processes); the model normalises on its device.
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.uint8
     expected = [dm.class_names.index(s.label) for s in dm.samples if s.split == "val"][:4]
     assert labels.tolist() == expected
 

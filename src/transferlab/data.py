@@ -214,15 +214,10 @@ class FolderDataModule(LightningDataModule):
             raise ValueError(
                 f"The validation split of {self.root} is empty: set data.val_fraction > 0 or add a val/ folder"
             )
-        eval_transform = build_eval_transform(
-            image_size=self.image_size, mean=self.mean, std=self.std, resize_ratio=self.resize_ratio
-        )
+        # Both give uint8 tensors; the model normalises batches with self.mean/std on its device (see transforms.py).
+        eval_transform = build_eval_transform(image_size=self.image_size, resize_ratio=self.resize_ratio)
         train_transform = build_train_transform(
-            image_size=self.image_size,
-            mean=self.mean,
-            std=self.std,
-            resize_ratio=self.resize_ratio,
-            **self.augment,
+            image_size=self.image_size, resize_ratio=self.resize_ratio, **self.augment
         )
         eval_side = decode_side(self.image_size, self.resize_ratio, None)
         train_side = decode_side(self.image_size, self.resize_ratio, self.augment.get("random_crop_scale"))
@@ -312,7 +307,7 @@ class FolderDataModule(LightningDataModule):
         module = self.trainer.lightning_module if self.trainer is not None else None
         if module is None:
             raise RuntimeError("data.cache_features=true: the feature loaders need the Trainer's model")
-        dataset = self.feature_cache.dataset(split, module.net, self._image_loader(split), self.trainer)
+        dataset = self.feature_cache.dataset(split, module, self._image_loader(split), self.trainer)
         drop_last = split == "train" and len(dataset) >= self.batch_size  # as for images, see _loader
         return FeatureCache.loader(
             dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last, balanced=balanced

@@ -375,7 +375,7 @@ def plot_training_samples(
 ) -> Path | None:
     """A fixed random sample of training images after the run's augmentation, un-normalised for display."""
     pre = model.hparams.preprocessing
-    transform = build_train_transform(**pre, **augment)
+    transform = build_train_transform(image_size=pre["image_size"], resize_ratio=pre["resize_ratio"], **augment)
     transform.set_random_seed(0)
     chosen = random.Random(0).sample(range(len(train)), min(count, len(train)))
     images, titles = [], []
@@ -385,7 +385,7 @@ def plot_training_samples(
         except (OSError, ValueError) as error:
             log.warning("Training-sample grid skips %s: %s", sample.path, error)
             continue
-        images.append(denormalize(transform(image=image)["image"], pre["mean"], pre["std"]))
+        images.append(transform(image=image)["image"].permute(1, 2, 0).numpy())  # uint8 CHW -> HxWx3
         titles.append(sample.label)
     if not images:
         return None

@@ -20,11 +20,11 @@ backbone, image size, preprocessing, the split, the library versions) to never b
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pytorch_lightning import Trainer
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import (
     BatchSampler,
     DataLoader,
@@ -35,6 +35,9 @@ from torch.utils.data import (
 )
 
 from transferlab.backbones import pooled_features
+
+if TYPE_CHECKING:  # for annotations only: the data side needs no model code at import
+    from transferlab.module import ImageClassifier
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +67,20 @@ def check_cache_features(*, cache_features: bool, strategy: str, augment: dict[s
 
 
 @torch.no_grad()
-def extract_features(net: nn.Module, loader: DataLoader, trainer: Trainer) -> tuple[Tensor, Tensor]:
+def extract_features(model: ImageClassifier, loader: DataLoader, trainer: Trainer) -> tuple[Tensor, Tensor]:
     """The pooled backbone features and labels of every image of ``loader``, in its order, on the Trainer's device.
 
     Uses the network in eval mode, restoring each module's mode afterwards (frozen BatchNorm stays frozen).
     Not ``inference_mode``: its tensors could not be saved for the head's backward pass.
     """
     device = trainer.strategy.root_device
+    net = model.net
     modes = {module: module.training for module in net.modules()}
     net.eval()
     features, labels = [], []
     try:
         for images, targets in loader:
-            images = images.to(device, non_blocking=True)
+            images = model.normalize(images.to(device, non_blocking=True))
             if next(net.parameters()).is_contiguous(memory_format=torch.channels_last):
                 images = images.contiguous(memory_format=torch.channels_last)
             with trainer.precision_plugin.forward_context():  # autocast to bf16/fp16 under mixed precision
@@ -102,14 +106,14 @@ class FeatureCache:
     def __init__(self) -> None:
         self.splits: dict[str, TensorDataset] = {}
 
-    def dataset(self, split: str, net: nn.Module, images: DataLoader, trainer: Trainer) -> TensorDataset:
+    def dataset(self, split: str, model: ImageClassifier, images: DataLoader, trainer: Trainer) -> TensorDataset:
         if split not in self.splits:
             if trainer.world_size > 1:
                 raise ValueError(
                     "data.cache_features=true runs on one device: use trainer=gpu or trainer=cpu, or set "
                     "data.cache_features=false for DDP"
                 )
-            features, labels = extract_features(net, images, trainer)
+            features, labels = extract_features(model, images, trainer)
             log.info("Cached the features of %d %s images on %s", len(labels), split, features.device)
             self.splits[split] = TensorDataset(features, labels)
         return self.splits[split]

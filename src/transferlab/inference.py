@@ -134,7 +134,7 @@ def eval_transform(model: ImageClassifier) -> A.Compose:
     preprocessing = model.hparams.get("preprocessing")
     if not preprocessing:
         raise ValueError("the checkpoint carries no preprocessing (image_size, mean, std): retrain it with train.py")
-    return build_eval_transform(**preprocessing)
+    return build_eval_transform(image_size=preprocessing["image_size"], resize_ratio=preprocessing["resize_ratio"])
 
 
 class ImagePaths(Dataset):
@@ -146,7 +146,7 @@ class ImagePaths(Dataset):
     def __init__(self, paths: Sequence[Path], transform: A.Compose, image_size: int) -> None:
         self.paths = list(paths)
         self.transform = transform
-        self.blank = torch.zeros(3, image_size, image_size)
+        self.blank = torch.zeros(3, image_size, image_size, dtype=torch.uint8)  # the transforms' dtype
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -210,7 +210,7 @@ def predict_files(
 
 def network_input(model: ImageClassifier, path: str | Path) -> torch.Tensor:
     """One image as the network sees it: the checkpoint's eval preprocessing, normalised, CHW float32."""
-    return eval_transform(model)(image=read_rgb(path))["image"]
+    return model.normalize(eval_transform(model)(image=read_rgb(path))["image"])
 
 
 def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

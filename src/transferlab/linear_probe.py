@@ -29,7 +29,7 @@ from transferlab.evaluation import compute_metrics
 from transferlab.files import atomic_write_json
 from transferlab.inference import ImagePaths, resolve_device
 from transferlab.splits import write_splits_csv
-from transferlab.transforms import build_eval_transform
+from transferlab.transforms import build_eval_transform, normalize_images
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ def extract_features(
     num_workers: int = 0,
 ) -> tuple[torch.Tensor, list[int]]:
     """The network's outputs for the readable images (CPU, float32) and the indices of those images."""
-    dataset = ImagePaths(paths, build_eval_transform(**preprocessing), int(preprocessing["image_size"]))
+    transform = build_eval_transform(image_size=preprocessing["image_size"], resize_ratio=preprocessing["resize_ratio"])
+    dataset = ImagePaths(paths, transform, int(preprocessing["image_size"]))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     target = resolve_device(device)
     net = net.to(target).eval()
@@ -142,7 +143,8 @@ def extract_features(
     for images, indices in loader:
         ok = indices >= 0
         if ok.any():
-            outputs.append(net(images[ok].to(target)).float().cpu())
+            batch = normalize_images(images[ok].to(target), preprocessing["mean"], preprocessing["std"])
+            outputs.append(net(batch).float().cpu())
             kept.extend(indices[ok].tolist())
     if not outputs:
         raise ValueError(f"none of {len(paths)} images could be read, e.g. {paths[0]}")

@@ -26,6 +26,7 @@ from transferlab.backbones import build_network
 from transferlab.finetuning import Strategy, hold_frozen_batchnorm
 from transferlab.mixing import build_batch_mixing
 from transferlab.param_groups import build_param_groups
+from transferlab.transforms import normalize_images
 
 
 class ImageClassifier(LightningModule):
@@ -98,9 +99,20 @@ class ImageClassifier(LightningModule):
         self._compiled = False
 
     def forward(self, images: Tensor) -> Tensor:
+        """Logits of a uint8 image batch (normalised here), a normalised float batch, or pooled features."""
         if images.ndim == 2:  # pooled backbone features from a feature cache (data.cache_features=true)
             return self.net.fc(images)
-        return self.net(images)
+        return self.net(self.normalize(images))
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """uint8 images, as the transforms give them, to the network's normalised float input; anything else is
+        taken as already normalised (or as features) and returned unchanged."""
+        if images.dtype != torch.uint8:
+            return images
+        preprocessing = self.hparams.get("preprocessing")
+        if not preprocessing:
+            raise ValueError("uint8 images need the model's preprocessing (mean, std) to be normalised; none is set")
+        return normalize_images(images, preprocessing["mean"], preprocessing["std"])
 
     def configure_model(self) -> None:
         # Called by the Trainer at every fit/test before the model moves to its device; both steps are idempotent.
@@ -127,6 +139,9 @@ class ImageClassifier(LightningModule):
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
         images, labels = batch
+        # Loaders ship uint8 batches (4x less to copy out of workers and onto the GPU); normalised here, on the
+        # device, before channels_last and batch mixing see them.
+        images = self.normalize(images)
         if images.ndim == 4 and self._use_channels_last():
             images = images.contiguous(memory_format=torch.channels_last)
         targets = labels

@@ -1,7 +1,10 @@
-"""Albumentations pipelines: the eval preset and the train preset built from the `augment` config group.
+"""Albumentations pipelines: the eval preset and the train preset built from the `augment` config group, and the
+normalisation that follows them on the training device.
 
-Both take an HxWx3 uint8 RGB array (`transform(image=array)["image"]`) and give a float32 CHW tensor
-normalised with the backbone's mean and std. The presets themselves (none, light, strong) live only in
+Both presets take an HxWx3 uint8 RGB array (`transform(image=array)["image"]`) and give a uint8 CHW tensor:
+loader workers hand batches to the training process (and it to the GPU) at a quarter of float32's size, and
+`normalize_images` turns a batch into the network's normalised float32 input where it is used (as timm's
+PrefetchLoader, FFCV and DALI do). The presets themselves (none, light, strong) live only in
 `conf/augment/*.yaml`; this module just turns their keys into transforms.
 """
 
@@ -15,36 +18,39 @@ from collections.abc import Sequence
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A
+import torch
 from albumentations.pytorch import ToTensorV2
 
 
-def build_eval_transform(
-    *, image_size: int, mean: Sequence[float], std: Sequence[float], resize_ratio: float = 0.875
-) -> A.Compose:
-    """Resize the shorter side to `image_size / resize_ratio`, centre crop `image_size`, normalise.
+def build_eval_transform(*, image_size: int, resize_ratio: float = 0.875) -> A.Compose:
+    """Resize the shorter side to `image_size / resize_ratio`, centre crop `image_size`, uint8 CHW tensor."""
+    return A.Compose([*_resize_centre_crop(image_size, resize_ratio), ToTensorV2()])
 
-    `mean` and `std` are per channel in 0..1 units, as torchvision weights publish them.
-    """
-    return A.Compose([*_resize_centre_crop(image_size, resize_ratio), *_normalize(mean, std)])
+
+def normalize_images(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """A uint8 (N)CHW image batch as float32 normalised with per-channel `mean` and `std` in 0..1 units (as
+    torchvision weights publish them), on the batch's device and in its memory format."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"normalize_images expects uint8 images (what the transforms give), got {images.dtype}")
+    shape = (3, 1, 1)
+    mean_255 = torch.tensor([255 * float(m) for m in mean], device=images.device).view(shape)
+    std_255 = torch.tensor([255 * float(s) for s in std], device=images.device).view(shape)
+    return (images.float() - mean_255) / std_255
 
 
 def build_train_transform(
     *,
     image_size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
     random_crop_scale: Sequence[float] | None,
     hflip: float,
     rot90: float,
     color_jitter: float,
     resize_ratio: float = 0.875,
 ) -> A.Compose:
-    """Random (or eval-style) crop to `image_size`, optional flips/rotations/colour jitter, normalise.
+    """Random (or eval-style) crop to `image_size`, optional flips/rotations/colour jitter, uint8 CHW tensor.
 
     Args:
         image_size: side of the square output.
-        mean: per-channel mean in 0..1 units.
-        std: per-channel standard deviation in 0..1 units.
         random_crop_scale: (min, max) fraction of the image area kept by `RandomResizedCrop`; None
             crops like eval (shorter side to `image_size / resize_ratio`, centre crop).
         hflip: probability of a horizontal flip.
@@ -78,7 +84,7 @@ def build_train_transform(
                 p=0.8,
             )
         )
-    return A.Compose([*steps, *_normalize(mean, std)])
+    return A.Compose([*steps, ToTensorV2()])
 
 
 def _resize_centre_crop(image_size: int, resize_ratio: float) -> list[A.BasicTransform]:
@@ -90,14 +96,6 @@ def _resize_centre_crop(image_size: int, resize_ratio: float) -> list[A.BasicTra
         # INTER_AREA when shrinking: plain bilinear aliases badly on large photos (torchvision antialiases).
         A.SmallestMaxSize(max_size=round(image_size / resize_ratio), area_for_downscale="image"),
         A.CenterCrop(height=image_size, width=image_size),
-    ]
-
-
-def _normalize(mean: Sequence[float], std: Sequence[float]) -> list[A.BasicTransform]:
-    # tuple(float): Hydra hands over ListConfig, which albumentations' argument validation rejects.
-    return [
-        A.Normalize(mean=tuple(map(float, mean)), std=tuple(map(float, std)), max_pixel_value=255.0),
-        ToTensorV2(),
     ]
 
 
