@@ -72,3 +72,18 @@ def test_hyperparameters_are_plain_values() -> None:
 
     model = classifier(3, preprocessing={"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3})
     assert plain(dict(model.hparams))
+
+
+def test_uint8_batches_are_normalised_by_the_model_with_its_preprocessing() -> None:
+    pre = {"image_size": 8, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "resize_ratio": 0.875}
+    model = classifier(3, preprocessing=pre).eval()
+    images = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    expected = (images.float() / 255 - torch.tensor(pre["mean"]).view(3, 1, 1)) / torch.tensor(pre["std"]).view(3, 1, 1)
+    torch.testing.assert_close(model.normalize(images), expected)
+    floats = torch.randn(2, 3, 8, 8)
+    assert model.normalize(floats) is floats  # already normalised input is taken as it is
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), model.net(expected))
+    assert not any(key.startswith("pixel_") for key in model.state_dict())  # checkpoints keep the network's keys
+    with pytest.raises(ValueError, match="preprocessing"):
+        classifier(3).normalize(images)

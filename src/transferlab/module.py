@@ -82,6 +82,11 @@ class ImageClassifier(LightningModule):
         )
 
         self.batch_mixing = build_batch_mixing(self.num_classes, **(mixing or {}))
+        # On the model's device with it, so that normalising a batch copies nothing from the host (see normalize);
+        # not persistent: the checkpoint's hparams already carry them, and state_dict keys stay the network's.
+        for name, key in (("pixel_mean", "mean"), ("pixel_std", "std")):
+            values = None if not preprocessing else torch.tensor(preprocessing[key], dtype=torch.float32)
+            self.register_buffer(name, values, persistent=False)
 
         metrics = {
             "acc": MulticlassAccuracy(self.num_classes, average="micro"),
@@ -109,10 +114,9 @@ class ImageClassifier(LightningModule):
         taken as already normalised (or as features) and returned unchanged."""
         if images.dtype != torch.uint8:
             return images
-        preprocessing = self.hparams.get("preprocessing")
-        if not preprocessing:
+        if self.pixel_mean is None:
             raise ValueError("uint8 images need the model's preprocessing (mean, std) to be normalised; none is set")
-        return normalize_images(images, preprocessing["mean"], preprocessing["std"])
+        return normalize_images(images, self.pixel_mean, self.pixel_std)
 
     def configure_model(self) -> None:
         # Called by the Trainer at every fit/test before the model moves to its device; both steps are idempotent.

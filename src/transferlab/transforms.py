@@ -27,14 +27,19 @@ def build_eval_transform(*, image_size: int, resize_ratio: float = 0.875) -> A.C
     return A.Compose([*_resize_centre_crop(image_size, resize_ratio), ToTensorV2()])
 
 
-def normalize_images(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def normalize_images(
+    images: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
+) -> torch.Tensor:
     """A uint8 (N)CHW image batch as float32 normalised with per-channel `mean` and `std` in 0..1 units (as
-    torchvision weights publish them), on the batch's device and in its memory format."""
+    torchvision weights publish them), on the batch's device and in its memory format.
+
+    Pass `mean` and `std` as tensors already on that device in a training loop: building them from Python numbers
+    is a host-to-device copy that makes the host wait for the GPU at every step.
+    """
     if images.dtype != torch.uint8:
         raise TypeError(f"normalize_images expects uint8 images (what the transforms give), got {images.dtype}")
-    shape = (3, 1, 1)
-    mean_255 = torch.tensor([255 * float(m) for m in mean], device=images.device).view(shape)
-    std_255 = torch.tensor([255 * float(s) for s in std], device=images.device).view(shape)
+    mean_255 = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(3, 1, 1) * 255
+    std_255 = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(3, 1, 1) * 255
     return (images.float() - mean_255) / std_255
 
 
