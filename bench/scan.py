@@ -21,7 +21,7 @@ from pathlib import Path
 from _common import parse_args, table
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from transferlab.splits import load_or_make_splits, scan_folder
+from transferlab.splits import _list_folder, load_or_make_splits, scan_folder
 
 
 def walk(root: Path) -> int:
@@ -31,6 +31,11 @@ def walk(root: Path) -> int:
 def image_folder(root: Path) -> int:
     """What ``torchvision.datasets.ImageFolder(root)`` does before it can return an image."""
     return len(make_dataset(str(root), find_classes(str(root))[1], extensions=IMG_EXTENSIONS))
+
+
+def listing(root: Path) -> int:
+    """The scan's own walk: directory entries read and filtered to image files, not yet sorted (a breakdown row)."""
+    return sum(len(_list_folder(str(folder), [])) for folder in sorted(root.iterdir()))
 
 
 def scan(root: Path) -> int:
@@ -44,7 +49,8 @@ def scan_and_split(root: Path) -> int:
 CONTENDERS = {
     "os.walk (names only)": walk,
     "torchvision ImageFolder scan (no split)": image_folder,
-    "transferlab scan": scan,
+    "transferlab listing + image filter, unsorted": listing,
+    "transferlab scan (+ sort by path, table)": scan,
     "transferlab scan + stratified split": scan_and_split,
 }
 
