@@ -15,7 +15,7 @@ from trained_run import command_config, train_once
 
 from transferlab.evaluation import evaluate
 from transferlab.images import read_rgb
-from transferlab.inference import denormalize, list_images, load_classifier, network_input, predict
+from transferlab.inference import list_images, load_classifier, network_input, predict, preprocessed_image
 
 CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
 
@@ -99,14 +99,17 @@ def test_list_images_rejects_a_missing_input_and_an_empty_folder(tmp_path: Path)
         list_images(tmp_path / "empty")
 
 
-def test_network_input_denormalizes_back_to_the_image(shapes_root: Path, trained) -> None:
+def test_network_input_is_the_eval_crop_normalised_by_the_model(shapes_root: Path, trained) -> None:
     run_dir, _ = trained
     model = load_classifier(next(run_dir.glob("checkpoints/best-*.ckpt")))
     path = shapes_root / "circle" / "circle_0000.png"
-    pre = model.hparams.preprocessing
-    shown = denormalize(network_input(model, path), pre["mean"], pre["std"])
-    # The eval preprocessing without its normalisation: shorter side to 32 / 0.875 = 37 px, centre crop 32 px.
+    shown = preprocessed_image(model, path).permute(1, 2, 0).numpy()
+    # The eval preprocessing: shorter side to 32 / 0.875 = 37 px, centre crop 32 px.
     crop = A.Compose([A.SmallestMaxSize(max_size=37, area_for_downscale="image"), A.CenterCrop(32, 32)])
     expected = crop(image=read_rgb(path))["image"]
     assert shown.shape == (32, 32, 3) and shown.dtype == np.uint8
-    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1
+    assert np.array_equal(shown, expected)
+    pre = model.hparams.preprocessing
+    mean, std = torch.tensor(pre["mean"]).view(3, 1, 1), torch.tensor(pre["std"]).view(3, 1, 1)
+    normalised = (torch.from_numpy(expected).permute(2, 0, 1) / 255 - mean) / std
+    torch.testing.assert_close(network_input(model, path), normalised)

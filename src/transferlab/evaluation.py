@@ -32,10 +32,9 @@ from transferlab.files import atomic_write_json, atomic_write_text
 from transferlab.images import read_rgb
 from transferlab.inference import (
     checkpoint_file,
-    denormalize,
     load_classifier,
-    network_input,
     predict_files,
+    preprocessed_image,
     run_dir_of,
 )
 from transferlab.module import ImageClassifier
@@ -315,12 +314,11 @@ def _prediction_grid(
     title: str,
 ) -> Path:
     names = model.class_names
-    pre = model.hparams.preprocessing
     images, titles, colours = [], [], []
     for i in order:
         predicted = int(probs[i].argmax())
         truth = int(targets[i])
-        images.append(denormalize(network_input(model, paths[i]), pre["mean"], pre["std"]))
+        images.append(preprocessed_image(model, paths[i]).permute(1, 2, 0).numpy())  # uint8 CHW -> HxWx3
         titles.append(f"{names[truth]} → {names[predicted]}\np={probs[i, predicted]:.2f}")
         colours.append(RIGHT if predicted == truth else WRONG)
     return plot_image_grid(images, titles, path, colours=colours, title=f"{title} (true → predicted)")

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import albumentations as A
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -208,17 +207,15 @@ def predict_files(
     )
 
 
+def preprocessed_image(model: ImageClassifier, path: str | Path) -> torch.Tensor:
+    """One image after the checkpoint's eval preprocessing (resize, centre crop), before normalisation: uint8 CHW,
+    the picture the network is shown."""
+    return eval_transform(model)(image=read_rgb(path))["image"]
+
+
 def network_input(model: ImageClassifier, path: str | Path) -> torch.Tensor:
     """One image as the network sees it: the checkpoint's eval preprocessing, normalised, CHW float32."""
-    return model.normalize(eval_transform(model)(image=read_rgb(path))["image"])
-
-
-def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """A normalised CHW tensor back to an HxWx3 uint8 array for display."""
-    mean_t = torch.tensor(mean, dtype=image.dtype).view(3, 1, 1)
-    std_t = torch.tensor(std, dtype=image.dtype).view(3, 1, 1)
-    pixels = (image.detach().cpu() * std_t + mean_t).clamp(0, 1) * 255
-    return pixels.round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return model.normalize(preprocessed_image(model, path))
 
 
 def list_images(inputs: str | Path | Sequence[str | Path]) -> list[Path]:

@@ -209,6 +209,7 @@ def _scan_classes(folder: Path, prefix: str) -> dict[str, list[str]]:
 def _image_paths(class_dir: Path, rel: str) -> list[str]:
     """Sorted posix paths (starting with `rel`) of the images in `class_dir` and its subfolders."""
     found: list[str] = []
+    runs = 0  # folders that contributed a sorted run of paths
     pending = [(os.fspath(class_dir), rel)]
     while pending:
         folder, rel_folder = pending.pop()
@@ -220,9 +221,10 @@ def _image_paths(class_dir: Path, rel: str) -> list[str]:
             names = _list_folder_carefully(folder, subfolders)
         names.sort()  # the bare names: cheaper to compare than the paths, and sorted runs merge fast below
         found.extend(map(f"{rel_folder}/".__add__, names))
+        runs += bool(names)
         # Like os.walk, symlinked subfolders are not followed, so a link loop cannot hang the scan.
         pending.extend((e.path, f"{rel_folder}/{e.name}") for e in subfolders if not e.name.startswith("."))
-    if len(found) > len(names):  # more than one folder: merge their sorted runs
+    if runs > 1:  # images in subfolders too: merge the runs
         found.sort()
     return found
 
