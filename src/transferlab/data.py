@@ -171,11 +171,15 @@ class FolderDataModule(LightningDataModule):
         self.resize_ratio = resize_ratio
         self.demo = demo
         self.download = download
-        self.class_names: list[str] = []
         self.samples: SampleTable | None = None
         self.datasets: dict[str, ImageFileDataset] = {}
         self.cache_features = cache_features
         self.feature_cache = FeatureCache()
+
+    @property
+    def class_names(self) -> list[str]:
+        """The sorted class folder names; empty before `setup`."""
+        return [] if self.samples is None else self.samples.class_names
 
     @property
     def num_classes(self) -> int:
@@ -209,7 +213,6 @@ class FolderDataModule(LightningDataModule):
             splits_file=self.splits_file,
             exclude=self._find_bad_images,
         )
-        self.class_names = self.samples.class_names
         if not len(self.samples.part("val")):
             raise ValueError(
                 f"The validation split of {self.root} is empty: set data.val_fraction > 0 or add a val/ folder"

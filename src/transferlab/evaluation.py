@@ -347,11 +347,12 @@ def write_run_plots(
         written.append(plot_learning_curves(series, curves, output_dir.name, unfreeze_epoch=unfreeze_epoch(model)))
     names = model.class_names
     written.append(plot_confusion_matrix(metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"))
-    test = list(samples.part("test"))
-    if (worst > 0 or training_samples > 0) and test:
-        predictions = predict_files(model, [root / s.path for s in test])
-        label_of = {root / s.path: s.label for s in test}
-        targets = torch.tensor([names.index(label_of[p]) for p in predictions.paths])
+    test = samples.part("test")
+    if (worst > 0 or training_samples > 0) and len(test):
+        paths = [root / path for path in test.paths]
+        predictions = predict_files(model, paths)  # leaves unreadable files out
+        label_of = dict(zip(paths, test.labels.tolist(), strict=True))
+        targets = torch.tensor([label_of[p] for p in predictions.paths])
         found = (predictions.paths, predictions.probs, targets, plots)
         written.append(plot_worst_predictions(model, *found, worst))
         written.append(plot_prediction_samples(model, *found, training_samples))

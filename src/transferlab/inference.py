@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from transferlab.files import atomic_write_text
 from transferlab.images import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from transferlab.module import ImageClassifier
-from transferlab.transforms import build_eval_transform
+from transferlab.transforms import eval_transform_of
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def eval_transform(model: ImageClassifier) -> A.Compose:
     preprocessing = model.hparams.get("preprocessing")
     if not preprocessing:
         raise ValueError("the checkpoint carries no preprocessing (image_size, mean, std): retrain it with train.py")
-    return build_eval_transform(image_size=preprocessing["image_size"], resize_ratio=preprocessing["resize_ratio"])
+    return eval_transform_of(preprocessing)
 
 
 class ImagePaths(Dataset):

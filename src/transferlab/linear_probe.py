@@ -29,7 +29,7 @@ from transferlab.evaluation import compute_metrics
 from transferlab.files import atomic_write_json
 from transferlab.inference import ImagePaths, resolve_device
 from transferlab.splits import write_splits_csv
-from transferlab.transforms import build_eval_transform, normalize_images
+from transferlab.transforms import eval_transform_of, normalize_images
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,7 @@ def extract_features(
     num_workers: int = 0,
 ) -> tuple[torch.Tensor, list[int]]:
     """The network's outputs for the readable images (CPU, float32) and the indices of those images."""
-    transform = build_eval_transform(image_size=preprocessing["image_size"], resize_ratio=preprocessing["resize_ratio"])
-    dataset = ImagePaths(paths, transform, int(preprocessing["image_size"]))
+    dataset = ImagePaths(paths, eval_transform_of(preprocessing), int(preprocessing["image_size"]))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     target = resolve_device(device)
     net = net.to(target).eval()

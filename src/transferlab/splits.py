@@ -85,11 +85,10 @@ class SampleTable:
     def __iter__(self) -> Iterator[Sample]:
         names = self.class_names
         for path, label, split in zip(self.paths, self.labels.tolist(), self.splits.tolist(), strict=True):
-            yield Sample(path, names[label], None if split == UNASSIGNED else SPLITS[split])
+            yield Sample(path, names[label], _split_name(split))
 
     def __getitem__(self, index: int) -> Sample:
-        split = int(self.splits[index])
-        return Sample(self.paths[index], self.class_names[self.labels[index]], None if split < 0 else SPLITS[split])
+        return Sample(self.paths[index], self.class_names[self.labels[index]], _split_name(int(self.splits[index])))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SampleTable):
@@ -115,6 +114,10 @@ class SampleTable:
     def class_counts(self) -> list[int]:
         """Number of images of each class, in `class_names` order."""
         return np.bincount(self.labels, minlength=len(self.class_names)).tolist()
+
+
+def _split_name(code: int) -> str | None:
+    return None if code == UNASSIGNED else SPLITS[code]
 
 
 def _object_array(strings: Iterable[str]) -> np.ndarray:
@@ -169,9 +172,8 @@ def scan_folder(root: str | Path) -> SampleTable:
     return _table_of_groups(class_names, groups)
 
 
-def _table_of_groups(class_names: list[str], groups: Iterable[tuple[int, int, list[str]]]) -> SampleTable:
+def _table_of_groups(class_names: list[str], groups: list[tuple[int, int, list[str]]]) -> SampleTable:
     """A table of (split code, class index, paths) groups, concatenated in the order given."""
-    groups = list(groups)
     sizes = [len(paths) for _, _, paths in groups]
     return SampleTable(
         class_names,

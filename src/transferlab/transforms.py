@@ -11,7 +11,8 @@ PrefetchLoader, FFCV and DALI do). The presets themselves (none, light, strong) 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # albumentations asks PyPI for a newer version on import, blocking up to 2 s and warning when offline;
 # training must not depend on the network. setdefault: a user's own choice wins.
@@ -25,6 +26,11 @@ from albumentations.pytorch import ToTensorV2
 def build_eval_transform(*, image_size: int, resize_ratio: float = 0.875) -> A.Compose:
     """Resize the shorter side to `image_size / resize_ratio`, centre crop `image_size`, uint8 CHW tensor."""
     return A.Compose([*_resize_centre_crop(image_size, resize_ratio), ToTensorV2()])
+
+
+def eval_transform_of(preprocessing: Mapping[str, Any]) -> A.Compose:
+    """The eval transform that a run's ``preprocessing`` (as datamodules give it and checkpoints carry it) describes."""
+    return build_eval_transform(image_size=preprocessing["image_size"], resize_ratio=preprocessing["resize_ratio"])
 
 
 def normalize_images(
