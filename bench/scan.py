@@ -21,7 +21,8 @@ from pathlib import Path
 from _common import parse_args, table
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from transferlab.splits import _list_folder, load_or_make_splits, scan_folder
+from transferlab.layouts import _list_folder, scan_folder
+from transferlab.splits import load_or_make_splits
 
 
 def walk(root: Path) -> int:
@@ -43,7 +44,9 @@ def scan(root: Path) -> int:
 
 
 def scan_and_split(root: Path) -> int:
-    return len(load_or_make_splits(root, val_fraction=0.1, test_fraction=0.1, seed=0, splits_file=None))
+    return len(
+        load_or_make_splits(scan_folder(root), root, val_fraction=0.1, test_fraction=0.1, seed=0, splits_file=None)
+    )
 
 
 CONTENDERS = {

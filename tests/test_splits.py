@@ -1,4 +1,4 @@
-"""Tests for transferlab.splits: layout scan, stratified split, splits.csv."""
+"""Tests for transferlab.splits and the folder scan of transferlab.layouts: stratified split, splits.csv."""
 
 import os
 from collections import Counter
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from transferlab import splits
+from transferlab.layouts import scan_folder
 from transferlab.splits import (
     SampleTable,
     load_or_make_splits,
     read_splits_csv,
-    scan_folder,
     stratified_split,
     write_splits_csv,
 )
@@ -77,13 +77,6 @@ def test_layout_b_keeps_given_splits_and_prefixes_paths(tmp_path):
         ("train/dog/n/c.png", "dog", "train"),
         ("test/cat/d.png", "cat", "test"),
     ]
-
-
-def test_a_folder_besides_train_val_test_means_layout_a(tmp_path):
-    touch(tmp_path, "train/a.png", "other/b.png")
-    table = scan_folder(tmp_path)
-    assert table.class_names == ["other", "train"]
-    assert {split for _, _, split in table} == {None}
 
 
 def test_layout_b_rejects_a_class_missing_from_train(tmp_path):
@@ -232,7 +225,7 @@ def test_load_or_make_splits_scans_or_reads(tmp_path):
     root = tmp_path / "data"
     touch(root, *(f"{c}/{i}.png" for c in ("cat", "dog") for i in range(10)))
     kwargs = {"val_fraction": 0.2, "test_fraction": 0.1, "seed": 0}
-    samples = load_or_make_splits(root, splits_file=None, **kwargs)
+    samples = load_or_make_splits(scan_folder(root), root, splits_file=None, **kwargs)
     assert samples.class_names == ["cat", "dog"]
     assert Counter(s.split for s in samples) == {"train": 14, "val": 4, "test": 2}
 
@@ -240,12 +233,15 @@ def test_load_or_make_splits_scans_or_reads(tmp_path):
     subset = samples.select(np.arange(len(samples)) < 5)
     write_splits_csv(csv_path, subset)
     # The csv wins over fractions and seed; the class list still comes from the folders.
-    assert load_or_make_splits(root, splits_file=csv_path, val_fraction=0.5, test_fraction=0.0, seed=9) == subset
+    assert (
+        load_or_make_splits(scan_folder(root), root, splits_file=csv_path, val_fraction=0.5, test_fraction=0.0, seed=9)
+        == subset
+    )
 
     touch(root, "cat/extra.png")
     write_splits_csv(csv_path, SampleTable.from_rows([*subset, ("cat/extra.png", "bird", "train")]))
     with pytest.raises(ValueError, match=r"\['bird'\]"):
-        load_or_make_splits(root, splits_file=csv_path, **kwargs)
+        load_or_make_splits(scan_folder(root), root, splits_file=csv_path, **kwargs)
 
 
 def test_table_rows_come_out_in_canonical_order_whatever_the_input_order():
@@ -256,7 +252,13 @@ def test_table_rows_come_out_in_canonical_order_whatever_the_input_order():
     assert table.select(table.labels == 1) == SampleTable.from_rows([rows[2], rows[0]], ["a", "b"])
 
 
-def test_a_table_mixing_drawn_and_given_training_images_is_refused():
-    rows = [("train/a/1.png", "a", "train"), ("a/2.png", "a", None), ("b/1.png", "b", None)]
-    with pytest.raises(ValueError, match="both with and without"):
-        split(rows, val_fraction=0.2, test_fraction=0.0, seed=0)
+def test_rows_without_a_split_are_divided_while_given_splits_stay():
+    # A label file whose split column is filled for some rows only: those keep their split, the others are divided
+    # per class by both fractions, as class folders are.
+    given = [("given/a.png", "a", "val"), ("given/b.png", "b", "test"), ("given/c.png", "b", "train")]
+    rows = given + class_items({"a": 10, "b": 10})
+    table = split(rows, val_fraction=0.2, test_fraction=0.1, seed=0)
+    kept = {s.path: s.split for s in table if s.path.startswith("given/")}
+    assert kept == {"given/a.png": "val", "given/b.png": "test", "given/c.png": "train"}
+    drawn = split(class_items({"a": 10, "b": 10}), val_fraction=0.2, test_fraction=0.1, seed=0)
+    assert {s.path: s.split for s in table if not s.path.startswith("given/")} == {s.path: s.split for s in drawn}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import albumentations as A
+import numpy as np
 import torch
 from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
@@ -29,7 +30,8 @@ from transferlab.bad_images import (
 from transferlab.demo import make_demo_dataset
 from transferlab.download import fetch_dataset
 from transferlab.feature_cache import NO_AUGMENT, FeatureCache
-from transferlab.images import read_rgb
+from transferlab.images import read_rgb, set_max_image_pixels
+from transferlab.layouts import dataset_root, read_labels, scan_folder
 from transferlab.splits import SampleTable, load_or_make_splits
 from transferlab.transforms import build_eval_transform, build_train_transform
 
@@ -50,8 +52,10 @@ class ImageFileDataset(Dataset):
         random: bool = False,
         bad_images: str = "error",
         decode_side: int | None = None,
+        max_image_pixels: int | None = None,
     ) -> None:
         self.root = root
+        self.max_image_pixels = max_image_pixels
         self.paths: list[str] = samples.paths.tolist()
         self.labels: list[int] = samples.labels.tolist()
         self.transform = transform
@@ -64,6 +68,7 @@ class ImageFileDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | Unreadable:
         path = self.paths[index]
+        set_max_image_pixels(self.max_image_pixels)  # per call: a spawned worker starts from Pillow's default
         try:
             image = read_rgb(self.root / path, min_side=self.decode_side)
         except (ValueError, FileNotFoundError) as error:  # deleted or damaged since the scan
@@ -100,11 +105,16 @@ def default_num_workers() -> int:
 
 
 class FolderDataModule(LightningDataModule):
-    """Images in ``root/<class>/*`` or ``root/{train,val,test}/<class>/*``.
+    """Images in ``root/<class>/*``, ``root/<split>/<class>/*`` (see ``layouts.py``), or listed in a label table.
 
     Args:
-        root: the dataset folder.
-        image_size: side of the square crops the network sees.
+        root: the dataset folder; paths of a label table are relative to it. None: the label file's folder, or,
+            without a label file, the demo dataset (``demo``).
+        labels_file: a label table instead of class folders: a CSV file (``data.labels_file``) or a pandas DataFrame
+            with columns ``path``, ``label`` and optionally ``split`` (see ``layouts.read_labels``).
+        image_size: side of the square crops the network sees; None: the demo's ``train_image_size`` when the
+            demo is used, else ``default_image_size``.
+        default_image_size: the model's own input size (from its weights), used when ``image_size`` is None.
         batch_size: per process.
         num_workers: loader processes, or ``"auto"`` for one per core (at most 8).
         val_fraction, test_fraction, split_seed: how missing val/test splits are drawn from train (stratified).
@@ -113,7 +123,10 @@ class FolderDataModule(LightningDataModule):
         augment: the ``augment`` config group (keyword arguments of ``build_train_transform``).
         mean, std: input normalisation, from the backbone's weights.
         resize_ratio: eval resizes the shorter side to ``image_size / resize_ratio`` before the centre crop.
-        demo: arguments of ``make_demo_dataset``; when given, ``root`` is generated on first use.
+        demo: the demo dataset, used when neither ``root`` nor ``labels_file`` is given: ``root`` (where it is
+            generated on first use), ``train_image_size`` (its ``image_size`` default) and the arguments of
+            ``make_demo_dataset``.
+        max_image_pixels: images with more pixels are refused as decompression bombs; None: Pillow's limit.
         download: arguments of ``fetch_dataset`` (``url``, ``sha256``, ``subdir``); when given, ``root`` is
             downloaded and extracted on first use and reused after.
         bad_images: ``skip`` or ``error``: what an unreadable image file does (see ``bad_images.py``).
@@ -125,9 +138,11 @@ class FolderDataModule(LightningDataModule):
 
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         *,
-        image_size: int = 224,
+        labels_file: str | Any | None = None,
+        image_size: int | None = None,
+        default_image_size: int = 224,
         batch_size: int = 32,
         num_workers: int | str = "auto",
         val_fraction: float = 0.1,
@@ -145,8 +160,11 @@ class FolderDataModule(LightningDataModule):
         verify: str = "auto",
         skipped_file: str | None = None,
         cache_features: bool = False,
+        max_image_pixels: int | None = None,
     ) -> None:
         super().__init__()
+        set_max_image_pixels(max_image_pixels)  # checks the value; loader workers repeat it (ImageFileDataset)
+        self.max_image_pixels = max_image_pixels
         self.verify = resolve_verify(bad_images, verify)
         self.bad_images = bad_images
         self.skipped_file = None if skipped_file is None else Path(skipped_file)
@@ -157,8 +175,16 @@ class FolderDataModule(LightningDataModule):
             raise ValueError(f"data.num_workers={num_workers!r} must be a non-negative integer or 'auto'")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size} must be >= 1")
-        self.root = Path(root).expanduser()
-        self.image_size = image_size
+        demo = dict(demo or {})
+        demo_root, demo_size = demo.pop("root", None), demo.pop("train_image_size", None)
+        self.root = dataset_root(root, labels_file=labels_file, demo_root=demo_root if demo else None)
+        self.labels_file = labels_file
+        # The demo is used only when no root and no label file is given: data.root=/my/images with the default
+        # (demo) config trains on /my/images, at the model's size rather than the demo's.
+        self.demo = demo if demo and root in (None, "") and labels_file is None else None
+        if demo and self.demo is None:
+            log.info("Training on %s: the demo dataset is used only when data.root is not set", self.root)
+        self.image_size = image_size or (self.demo and demo_size) or default_image_size
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.val_fraction = val_fraction
@@ -169,8 +195,8 @@ class FolderDataModule(LightningDataModule):
         self.augment = dict(augment or {})
         self.mean, self.std = tuple(mean), tuple(std)
         self.resize_ratio = resize_ratio
-        self.demo = demo
         self.download = download
+        self.found: SampleTable | None = None  # what the folders or label table hold, before the split
         self.samples: SampleTable | None = None
         self.datasets: dict[str, ImageFileDataset] = {}
         self.cache_features = cache_features
@@ -204,8 +230,8 @@ class FolderDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.samples is not None:  # Lightning calls setup once per fit/test; the split never changes within a run
             return
-        self.prepare_data()  # idempotent; makes setup usable before a Trainer exists (run.py needs the classes)
         self.samples = load_or_make_splits(
+            self.find_images(),
             self.root,
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
@@ -236,6 +262,7 @@ class FolderDataModule(LightningDataModule):
                 random=train and random,
                 bad_images=self.bad_images,
                 decode_side=train_side if train else eval_side,
+                max_image_pixels=self.max_image_pixels,
             )
         log.info(
             "%s: %d classes; %s",
@@ -243,6 +270,24 @@ class FolderDataModule(LightningDataModule):
             self.num_classes,
             ", ".join(f"{split} {len(self.datasets[split])}" for split in SPLITS),
         )
+
+    def find_images(self) -> SampleTable:
+        """The images the folders or the label table hold, with the splits they give, before the split is drawn.
+
+        Files a label table lists that do not exist meet ``data.bad_images``: left out and listed, or an error.
+        """
+        if self.found is not None:
+            return self.found
+        self.prepare_data()  # idempotent; makes this usable before a Trainer exists (run.py needs the classes)
+        if self.labels_file is None:
+            self.found = scan_folder(self.root)
+            return self.found
+        table, missing = read_labels(self.labels_file, self.root)
+        if missing and self.bad_images == "error":
+            raise bad_images_error(self.root, missing)
+        self._record_skipped(missing)
+        self.found = table.select(np.fromiter((p not in missing for p in table.paths), dtype=bool, count=len(table)))
+        return self.found
 
     def _find_bad_images(self, paths: list[str]) -> list[str]:
         """The paths to leave out of the split: unreadable files under ``bad_images=skip``; raises under ``error``."""

@@ -37,6 +37,7 @@ from transferlab.inference import (
     preprocessed_image,
     run_dir_of,
 )
+from transferlab.layouts import dataset_root, scan_folder
 from transferlab.module import ImageClassifier
 from transferlab.plots import (
     RIGHT,
@@ -46,7 +47,7 @@ from transferlab.plots import (
     plot_learning_curves,
     read_epoch_logs,
 )
-from transferlab.splits import SPLITS, SampleTable, read_splits_csv, scan_folder
+from transferlab.splits import SPLITS, SampleTable, read_splits_csv
 from transferlab.transforms import build_train_transform
 
 log = logging.getLogger(__name__)
@@ -74,17 +75,19 @@ OmegaConf.register_new_resolver("transferlab.eval_split", eval_split, replace=Tr
 
 
 def run_data_root(run_dir: Path) -> Path:
-    """The ``data.root`` a run trained on, from its Hydra ``.hydra/config.yaml``."""
+    """The folder a run's images are relative to, from its Hydra ``.hydra/config.yaml`` (``data.root``, else the
+    label file's folder, else the demo's: the rule of ``layouts.dataset_root``).
+    """
     config_file = run_dir / ".hydra" / "config.yaml"
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} does not exist: pass data.root=<the folder the run trained on>")
     try:
-        root = OmegaConf.select(OmegaConf.load(config_file), "data.root", throw_on_resolution_failure=True)
-    except Exception as error:  # an interpolation that only resolves inside the training job
-        raise ValueError(f"cannot resolve data.root of {config_file} ({error}): pass data.root=<folder>") from None
-    if not root:
-        raise ValueError(f"{config_file} has no data.root: pass data.root=<the folder the run trained on>")
-    return Path(root).expanduser()
+        data = OmegaConf.select(OmegaConf.load(config_file), "data", throw_on_resolution_failure=True)
+        labels_file = data.get("labels_file")
+        demo_root = OmegaConf.select(data, "demo.root", throw_on_resolution_failure=True)
+        return dataset_root(data.get("root"), labels_file=labels_file, demo_root=demo_root)
+    except Exception as error:  # an interpolation that only resolves inside the training job, or no root at all
+        raise ValueError(f"cannot tell data.root of {config_file} ({error}): pass data.root=<folder>") from None
 
 
 def select_images(run_dir: Path | None, split: str | None, data_root: str | Path | None) -> LabelledImages:

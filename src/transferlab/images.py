@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image, ImageOps
 from skimage.color import gray2rgb
 from skimage.exposure import rescale_intensity
-from skimage.util import img_as_ubyte
 
 _BY_FREQUENCY = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(_BY_FREQUENCY)
@@ -25,6 +24,19 @@ IMAGE_SUFFIXES: tuple[str, ...] = _BY_FREQUENCY + tuple(ext.upper() for ext in _
 # Modes whose alpha channel is composited away; palette images join them when they carry transparency.
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+# Pillow refuses an image of more than twice its MAX_IMAGE_PIXELS (a decompression bomb) and warns above it.
+PILLOW_MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+
+
+def set_max_image_pixels(limit: int | None) -> None:
+    """Images of more than `limit` pixels are refused as decompression bombs; None: Pillow's own limit.
+
+    Process-wide, as Pillow's setting is: a loader worker started by spawn (macOS, Windows) starts from
+    Pillow's default, so datasets call this in each worker too (``data.max_image_pixels``).
+    """
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"data.max_image_pixels={limit!r} must be a positive integer, or null for Pillow's limit")
+    Image.MAX_IMAGE_PIXELS = (limit or PILLOW_MAX_PIXELS) // 2
 
 
 def has_image_name(name: str) -> bool:
@@ -58,9 +70,8 @@ def read_rgb(path: str | Path, *, min_side: int | None = None) -> np.ndarray:
     ``min_side=None``, decode at full size.
 
     EXIF orientation is applied. Multi-frame files (animated GIF/WebP, multi-page TIFF) give their first
-    frame. Transparent images are composited onto black; 16-bit grayscale is scaled from 0..65535 to 0..255;
-    32-bit integer ("I") and float ("F") images, which carry no fixed range, are stretched from their own
-    minimum..maximum to 0..255.
+    frame. Transparent images are composited onto black; 16-bit, 32-bit integer ("I") and float ("F")
+    grayscale images are stretched from their own minimum..maximum to 0..255 (see `_stretch`).
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -122,9 +133,27 @@ def _reason(path: Path, err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror:
         return err.strerror
     text = str(err).split("\n")[0].strip()
+    if isinstance(err, Image.DecompressionBombError):
+        return (
+            f"{text.removesuffix('.')} (data.max_image_pixels={2 * Image.MAX_IMAGE_PIXELS}: raise it to read "
+            "images this large)"
+        )
     if isinstance(err, Image.UnidentifiedImageError) or text.startswith("cannot identify image file"):
         return "not an image (cannot identify the format)"
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _stretch(values: np.ndarray) -> np.ndarray:
+    """Deep (16-bit, 32-bit, float) grayscale to uint8 by the image's own range: its minimum → 0, maximum → 255.
+
+    A 16-bit file need not use 16 bits: a 12-bit sensor (microscopy, X-ray) stores 0..4095 in it, and scaling
+    by 65535 would leave 16 grey levels. The image's own range keeps every level it has, as a viewer's
+    automatic window does. A constant image becomes black.
+    """
+    low, high = values.min(), values.max()
+    if high == low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return rescale_intensity(values, in_range=(low, high), out_range=np.uint8).astype(np.uint8)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -135,12 +164,9 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
         return np.array(image)
     if mode == "L":
         return gray2rgb(np.asarray(image))
-    if mode in _GRAY16_MODES:
+    if mode in _GRAY16_MODES or mode in ("I", "F"):
         # astype: skimage cannot scale big-endian ("I;16B") arrays; a no-op for native byte order.
-        gray16 = np.asarray(image).astype(np.uint16, copy=False)
-        return gray2rgb(img_as_ubyte(gray16))  # 0..65535 -> 0..255 by scaling, not clipping
-    if mode in ("I", "F"):
-        return gray2rgb(rescale_intensity(np.asarray(image), out_range=np.uint8))
+        return gray2rgb(_stretch(np.asarray(image).astype(np.float64 if mode == "F" else np.int64, copy=False)))
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info):
         # Composite onto black (premultiply) rather than drop alpha: the colour under a fully transparent
         # pixel is undefined and encoders leave anything there (often the removed background), so dropping

@@ -35,7 +35,7 @@ from transferlab.files import atomic_write_json, check_output_dir
 from transferlab.finetuning import Finetuning, Strategy
 from transferlab.mixing import build_batch_mixing
 from transferlab.module import ImageClassifier
-from transferlab.splits import scan_folder, write_splits_csv
+from transferlab.splits import write_splits_csv
 from transferlab.tuning import find_learning_rate
 from transferlab.validation import check_config
 
@@ -186,8 +186,7 @@ def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) 
     )
     if ckpt_path is not None:
         # Before the saved split is read: a checkpoint from other data fails with both class lists named.
-        datamodule.prepare_data()
-        check_checkpoint_classes(ckpt_path, scan_folder(datamodule.root).class_names)
+        check_checkpoint_classes(ckpt_path, datamodule.find_images().class_names)
     datamodule.setup("fit")
     return datamodule
 

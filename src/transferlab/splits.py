@@ -1,4 +1,6 @@
-"""Owns the split of a folder dataset: scanning its layout, the stratified train/val/test split, splits.csv.
+"""Owns the split of a dataset: the images as a `SampleTable`, the stratified train/val/test split, splits.csv.
+
+Which images a dataset holds, and which splits its folders or label file give, is ``layouts.py``'s job.
 
 The split is data, written once: it is computed from (file list, fractions, seed), saved as ``splits.csv`` and
 read back on resume, by eval and by every job of a sweep, so all of them see the identical split.
@@ -15,14 +17,12 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from transferlab.files import atomic_write_text
-from transferlab.images import IMAGE_SUFFIXES, is_image_file
 
 SPLITS = ("train", "val", "test")
 CSV_HEADER = ("path", "class", "split")
@@ -74,7 +74,7 @@ class SampleTable:
         coded = sorted((codes[split], index[label], path) for path, label, split in rows)
         return cls(
             list(class_names),
-            _object_array(path for _, _, path in coded),
+            object_array(path for _, _, path in coded),
             np.array([label for _, label, _ in coded], dtype=np.int32),
             np.array([split for split, _, _ in coded], dtype=np.int8),
         )
@@ -120,156 +120,20 @@ def _split_name(code: int) -> str | None:
     return None if code == UNASSIGNED else SPLITS[code]
 
 
-def _object_array(strings: Iterable[str]) -> np.ndarray:
+def object_array(strings: Iterable[str]) -> np.ndarray:
     # An object array of the (shared) str objects: selecting and reordering rows copies pointers, not text.
     return np.array(list(strings), dtype=object)
-
-
-def scan_folder(root: str | Path) -> SampleTable:
-    """Lists the images of a folder dataset in one of two layouts.
-
-    Layout A: ``root/<class>/**/<image>``; every image's split is `UNASSIGNED` (drawn later by `stratified_split`).
-    Layout B: ``root/train/<class>/**/<image>`` plus optional ``val/`` and ``test/`` of the same shape; images
-    keep the split of their folder. B is detected when ``root/train`` exists and every non-hidden folder of
-    root is train, val or test. Hidden files and folders are ignored. Rows are ordered by (split folder, class,
-    path), so the table does not depend on the order in which the file system lists a folder.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"data.root {str(root)!r} is not a folder: set data.root to the folder holding the class folders "
-            "(or train/, val/, test/ folders of class folders)."
-        )
-    top = _subdirs(root)
-    if not top and not any(not name.startswith(".") for name in os.listdir(root)):
-        raise ValueError(
-            f"data.root {str(root)!r} is empty: put one folder per class in it, each holding that class's images."
-        )
-    if "train" in top and set(top) <= set(SPLITS):
-        given = [split for split in SPLITS if split in top]
-        by_split = {split: _scan_classes(root / split, f"{split}/") for split in given}
-        for split in given[1:]:
-            extra = sorted(set(by_split[split]) - set(by_split["train"]))
-            if extra:
-                raise ValueError(
-                    f"{root / split} has class folders that {root / 'train'} lacks: {extra}. "
-                    "Every class needs training images: add them to train/ or remove these folders."
-                )
-        class_names = sorted(by_split["train"])
-    else:
-        by_split = {None: _scan_classes(root, "")}
-        class_names = sorted(by_split[None])
-    if len(class_names) < 2:
-        raise ValueError(
-            f"data.root {str(root)!r} has {len(class_names)} class folder(s) {class_names}: "
-            "a classifier needs at least 2 classes."
-        )
-    groups = [
-        (UNASSIGNED if split is None else SPLITS.index(split), class_names.index(label), paths)
-        for split, classes in by_split.items()
-        for label, paths in classes.items()
-    ]
-    return _table_of_groups(class_names, groups)
-
-
-def _table_of_groups(class_names: list[str], groups: list[tuple[int, int, list[str]]]) -> SampleTable:
-    """A table of (split code, class index, paths) groups, concatenated in the order given."""
-    sizes = [len(paths) for _, _, paths in groups]
-    return SampleTable(
-        class_names,
-        _object_array(chain.from_iterable(paths for _, _, paths in groups)),
-        np.repeat(np.array([label for _, label, _ in groups], dtype=np.int32), sizes),
-        np.repeat(np.array([split for split, _, _ in groups], dtype=np.int8), sizes),
-    )
-
-
-def _subdirs(folder: Path) -> list[str]:
-    # is_dir() follows symlinks here so that class or split folders may be links to data stored elsewhere.
-    with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-
-
-def _scan_classes(folder: Path, prefix: str) -> dict[str, list[str]]:
-    """Maps each class folder of `folder` to the sorted posix paths (starting with `prefix`) of its images."""
-    names = _subdirs(folder)
-    if not names:
-        raise ValueError(
-            f"{folder} has no class folders: put the images of each class in a folder named after the class."
-        )
-    classes = {}
-    for name in names:
-        paths = _image_paths(folder / name, f"{prefix}{name}")
-        if not paths:
-            raise ValueError(
-                f"class folder {folder / name} has no images: add images or remove the folder "
-                "(hidden files and non-image extensions are skipped)."
-            )
-        classes[name] = paths
-    return classes
-
-
-def _image_paths(class_dir: Path, rel: str) -> list[str]:
-    """Sorted posix paths (starting with `rel`) of the images in `class_dir` and its subfolders."""
-    found: list[str] = []
-    runs = 0  # folders that contributed a sorted run of paths
-    pending = [(os.fspath(class_dir), rel)]
-    while pending:
-        folder, rel_folder = pending.pop()
-        subfolders: list[os.DirEntry] = []
-        try:
-            names = _list_folder(folder, subfolders)
-        except OSError:  # an entry that cannot be stat-ed (a link loop): list the folder again, entry by entry
-            subfolders.clear()
-            names = _list_folder_carefully(folder, subfolders)
-        names.sort()  # the bare names: cheaper to compare than the paths, and sorted runs merge fast below
-        found.extend(map(f"{rel_folder}/".__add__, names))
-        runs += bool(names)
-        # Like os.walk, symlinked subfolders are not followed, so a link loop cannot hang the scan.
-        pending.extend((e.path, f"{rel_folder}/{e.name}") for e in subfolders if not e.name.startswith("."))
-    if runs > 1:  # images in subfolders too: merge the runs
-        found.sort()
-    return found
-
-
-def _list_folder(folder: str, subfolders: list[os.DirEntry]) -> list[str]:
-    """Names of the image files in `folder`; appends its subfolders (not links to folders) to `subfolders`.
-
-    This is the per-file loop of the scan, so it is one comprehension with `images.has_image_name` inlined
-    (a function call per file would cost a fifth of the walk) and the file type read from the directory entry,
-    which costs no system call for a regular file.
-    """
-    with os.scandir(folder) as entries:
-        return [
-            name
-            for entry in entries
-            if (
-                (name := entry.name)[0] != "."  # names are never empty
-                and (name.endswith(IMAGE_SUFFIXES) or name.lower().endswith(IMAGE_SUFFIXES))
-                and entry.is_file()  # follows links to files; a folder named x.jpg is not a file
-            )
-            or (entry.is_dir(follow_symlinks=False) and subfolders.append(entry))  # append returns None: not listed
-        ]
-
-
-def _list_folder_carefully(folder: str, subfolders: list[os.DirEntry]) -> list[str]:
-    """`_list_folder` for the rare folder holding an entry whose type cannot be read: such entries are skipped."""
-    names = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                subfolders.append(entry)
-            elif is_image_file(entry):
-                names.append(entry.name)
-    return names
 
 
 def stratified_split(table: SampleTable, *, val_fraction: float, test_fraction: float, seed: int) -> SampleTable:
     """Assigns every image to train, val or test, per class.
 
-    Images whose split is given (layout B) keep it. Each split not given as a folder is drawn from each class's
-    training images: ``round(n * fraction)`` images (halves round up), chosen by a shuffle of the class's sorted
-    paths seeded from ``(seed, class name)`` alone, so adding or removing a class never changes the split of the
-    others, and the order in which the images were listed never matters.
+    Images whose split is given (split folders, a label file's split column) keep it. Images without one are
+    divided per class by both fractions; when every image has a given split, each split that none has is drawn
+    from each class's training images. A class of n images gives ``round(n * fraction)`` images (halves round
+    up), chosen by a shuffle of the class's sorted paths seeded from ``(seed, class name)`` alone, so adding or
+    removing a class never changes the split of the others, and the order in which the images were listed never
+    matters.
 
     Returns:
         The table ordered by (split in train/val/test order, class, path).
@@ -277,14 +141,21 @@ def stratified_split(table: SampleTable, *, val_fraction: float, test_fraction: 
     _check_fractions(val_fraction, test_fraction)
     if seed < 0:
         raise ValueError(f"data.split_seed={seed} must be a non-negative integer.")
-    given = {SPLITS[code] for code in np.unique(table.splits).tolist() if code != UNASSIGNED}
-    drawn = {
-        split: fraction for split, fraction in (("val", val_fraction), ("test", test_fraction)) if split not in given
-    }
-
-    pooled = _training_pool(table)
-    if not (table.splits[pooled] == UNASSIGNED).all() and (table.splits[pooled] == UNASSIGNED).any():
-        raise ValueError("a table to split holds images both with and without a given train split")
+    unassigned = table.splits == UNASSIGNED
+    if unassigned.any():
+        # Images without a given split (class folders, or label-file rows with an empty split): each class's
+        # are divided by both fractions; images with a given split keep it.
+        pooled = unassigned
+        drawn = {"val": val_fraction, "test": test_fraction}
+    else:
+        # Split folders or a full split column: the splits that none of them gives are drawn from train.
+        given = {SPLITS[code] for code in np.unique(table.splits).tolist()}
+        pooled = table.splits == SPLITS.index("train")
+        drawn = {
+            split: fraction
+            for split, fraction in (("val", val_fraction), ("test", test_fraction))
+            if split not in given
+        }
     # In canonical order the pooled images of each class are one sorted run: rows[start:end] for the class.
     rows = np.flatnonzero(pooled)
     ends = np.cumsum(np.bincount(table.labels[rows], minlength=len(table.class_names))).tolist()
@@ -390,6 +261,7 @@ def read_splits_csv(path: str | Path, root: str | Path, class_names: Sequence[st
 
 
 def load_or_make_splits(
+    found: SampleTable,
     root: str | Path,
     *,
     val_fraction: float,
@@ -398,16 +270,17 @@ def load_or_make_splits(
     splits_file: str | Path | None,
     exclude: Callable[[list[str]], Collection[str]] | None = None,
 ) -> SampleTable:
-    """Every image of `root` with its split: read from `splits_file` when given, else scanned and split.
+    """Every image with its split: read from `splits_file` when given, else `found` (the images the dataset's
+    folders or label file hold, see ``layouts.py``) split.
 
-    The class names always come from the folders under `root`, so the class indices match the data even when
-    the split is read back; the fractions and seed are ignored when `splits_file` is given. `exclude` maps the
-    found paths to those to leave out (unreadable images) before the split is drawn.
+    The class names always come from `found`, so the class indices match the data even when the split is read
+    back; the fractions and seed are ignored when `splits_file` is given. `exclude` maps the found paths to those
+    to leave out (unreadable images) before the split is drawn.
     """
     if splits_file is None:
-        table = _without(scan_folder(root), exclude, root)
+        table = _without(found, exclude, root)
         return stratified_split(table, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    return _without(read_splits_csv(splits_file, root, scan_folder(root).class_names), exclude, root)
+    return _without(read_splits_csv(splits_file, root, found.class_names), exclude, root)
 
 
 def _without(
@@ -424,8 +297,9 @@ def _without(
     lost = [name for name, count in zip(table.class_names, counts, strict=True) if count == 0]
     if lost:
         raise ValueError(
-            f"class folder(s) {lost} of data.root {str(root)!r} have no readable training images left after "
-            "leaving out the unreadable ones (see the log): add readable images or remove the folder(s)."
+            f"class(es) {lost} of data.root {str(root)!r} have no readable training images left after "
+            "leaving out the unreadable or missing ones (see the log and skipped_images.csv): add readable images "
+            "or remove the class."
         )
     return table
 

@@ -45,7 +45,8 @@ def _check_optimizer(cfg: DictConfig) -> None:
 
 
 def _check_data(cfg: DictConfig) -> None:
-    _integer(cfg, "data.image_size", low=1)
+    if cfg.data.image_size is not None:
+        _integer(cfg, "data.image_size", low=1, hint="or null for the model's own size")
     _integer(cfg, "data.batch_size", low=1)
     if cfg.data.num_workers != "auto":
         _integer(cfg, "data.num_workers", low=0, hint="or auto")

@@ -1,0 +1,194 @@
+"""Tests for transferlab.layouts: which folder layout a root has, and label files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from transferlab.data import FolderDataModule
+from transferlab.layouts import dataset_root, detect_layout, read_labels, scan_folder
+from transferlab.splits import write_splits_csv
+
+NO_AUGMENT = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
+
+
+def module(*args, **kwargs) -> FolderDataModule:
+    return FolderDataModule(*args, augment=NO_AUGMENT, **kwargs)
+
+
+# (top-level folders, split folders found, or the words the error must contain)
+LAYOUT_CASES = [
+    (["cat", "dog"], {}),
+    (["train", "val", "test"], {"train": "train", "val": "val", "test": "test"}),
+    (["train", "validation"], {"train": "train", "val": "validation"}),  # Keras / TensorFlow dogs-vs-cats
+    (["Training", "Valid", "Testing"], {"train": "Training", "val": "Valid", "test": "Testing"}),
+    (["TRAIN", "dev"], {"train": "TRAIN", "val": "dev"}),
+    (["train"], {"train": "train"}),
+    (["train", "validation", "cat"], ["mixes split folders", "'train', 'validation'", "'cat'"]),
+    (["cat", "test"], ["mixes split folders", "'test'", "'cat'"]),
+    (["train", "val", "valid"], ["several folders for one split", "val: ['val', 'valid']"]),
+    (["val", "test"], ["no training folder"]),
+]
+
+
+@pytest.mark.parametrize(("folders", "expected"), LAYOUT_CASES)
+def test_layout_is_decided_by_the_top_level_folder_names(folders, expected):
+    if isinstance(expected, dict):
+        assert detect_layout("root", folders) == expected
+    else:
+        with pytest.raises(ValueError) as error:
+            detect_layout("root", folders)
+        for words in [*expected, "root/<class>/<images>", "data.labels_file"]:
+            assert words in str(error.value)
+
+
+def write_images(root: Path, *rel_paths: str, size: int = 24) -> None:
+    """Real little PNG/JPEG files (the extension picks the format), a different grey per file."""
+    for i, rel in enumerate(rel_paths):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (size + i % 5, size), (i * 37 % 256,) * 3).save(path)
+
+
+def keras_layout(root: Path) -> None:
+    """The dogs-vs-cats layout of the Keras lecture: train/ and validation/ of class folders, capitalised here."""
+    write_images(root, *(f"Train/{c}/{c}.{i}.jpg" for c in ("cats", "dogs") for i in range(6)))
+    write_images(root, *(f"Validation/{c}/{c}.{i}.jpg" for c in ("cats", "dogs") for i in range(6, 9)))
+
+
+def test_keras_split_folders_are_splits_not_classes(tmp_path):
+    keras_layout(tmp_path)
+    dm = module(str(tmp_path), image_size=16, num_workers=0, test_fraction=0.25)
+    dm.setup()
+    assert dm.class_names == ["cats", "dogs"]
+    counts = {split: dm.samples.part(split).class_counts() for split in ("train", "val", "test")}
+    # validation/ is used as given; test is drawn from Train/ (25 % of 6 = 2 per class, halves up).
+    assert counts == {"train": [4, 4], "val": [3, 3], "test": [2, 2]}
+    assert all(p.startswith("Validation/") for p in dm.samples.part("val").paths)
+    write_splits_csv(tmp_path / "splits.csv", dm.samples)
+    assert "Validation/cats/cats.6.jpg,cats,val" in (tmp_path / "splits.csv").read_text()
+
+
+def test_mixed_top_level_folders_are_an_error_naming_them(tmp_path):
+    keras_layout(tmp_path)
+    write_images(tmp_path, "birds/b.0.jpg", "birds/b.1.jpg")
+    with pytest.raises(ValueError, match=r"mixes split folders \['Train', 'Validation'\] with other folders"):
+        scan_folder(tmp_path)
+
+
+def test_split_folders_without_class_folders_are_an_error(tmp_path):
+    write_images(tmp_path, "train/1.jpg", "train/2.jpg", "validation/3.jpg")
+    with pytest.raises(ValueError, match=r"train has no class folders.*two folder layouts"):
+        scan_folder(tmp_path)
+
+
+# --- label files ---------------------------------------------------------------------------------------------
+
+
+def labelled_folder(root: Path, n: int = 10) -> list[tuple[str, str]]:
+    """Flat files whose class is known only from a table (the Kaggle form); odd names included."""
+    rows = [
+        (f"img/{i:03d}, copy.png" if i % 4 == 0 else f"img/{i:03d}.png", "cat" if i % 2 else "dog") for i in range(n)
+    ]
+    write_images(root, *(path for path, _ in rows))
+    return rows
+
+
+def test_label_file_without_split_column_is_split_stratified(tmp_path):
+    rows = labelled_folder(tmp_path, 20)
+    pd.DataFrame(rows, columns=["path", "label"]).to_csv(tmp_path / "labels.csv", index=False)
+    dm = module(labels_file=str(tmp_path / "labels.csv"), image_size=16, num_workers=0, val_fraction=0.2)
+    dm.setup()
+    assert dm.root == tmp_path  # the label file's folder when data.root is not given
+    assert dm.class_names == ["cat", "dog"]
+    counts = {split: dm.samples.part(split).class_counts() for split in ("train", "val", "test")}
+    assert counts == {"train": [7, 7], "val": [2, 2], "test": [1, 1]}
+    assert sorted(dm.samples.paths) == sorted(path for path, _ in rows)
+    images, _ = next(iter(dm.train_dataloader()))
+    assert images.shape[1:] == (3, 16, 16)
+
+
+def test_label_file_split_column_is_used_as_given_and_empty_rows_are_drawn(tmp_path):
+    rows = labelled_folder(tmp_path, 24)
+    splits = ["Validation" if i < 4 else "test" if i < 6 else "" if i < 16 else "train" for i in range(24)]
+    frame = pd.DataFrame(
+        [(p, lab, s) for (p, lab), s in zip(rows, splits, strict=True)], columns=["path", "label", "split"]
+    )
+    frame["source"] = "ignored extra column"
+    dm = module(str(tmp_path), labels_file=frame, image_size=16, num_workers=0, val_fraction=0.2)
+    dm.setup()
+    split_of = {s.path: s.split for s in dm.samples}
+    assert [split_of[p] for p, _ in rows[:6]] == ["val"] * 4 + ["test"] * 2
+    assert all(split_of[p] == "train" for p, _ in rows[16:])
+    # The 10 rows without a split, 5 per class: 20 % → 1 val per class, 10 % → 1 test (0.5 rounds up).
+    drawn = [split_of[p] for p, _ in rows[6:16]]
+    assert sorted(drawn) == ["test"] * 2 + ["train"] * 6 + ["val"] * 2
+
+
+def test_label_file_absolute_and_relative_paths(tmp_path):
+    write_images(tmp_path / "data", "a/1.png", "a/2.png", "a/3.png")
+    write_images(tmp_path / "elsewhere", "b1.png", "b2.png", "b3.png")
+    rows = [("a/1.png", "x"), ("./a/2.png", "x"), ("a//3.png", "x")]
+    rows += [(str(tmp_path / "elsewhere" / f"b{i}.png"), "y") for i in (1, 2, 3)]
+    table, missing = read_labels(pd.DataFrame(rows, columns=["path", "label"]), tmp_path / "data")
+    assert missing == {}
+    assert sorted(table.paths) == sorted(["a/1.png", "a/2.png", "a/3.png", *(r[0] for r in rows[3:])])
+    assert table.class_counts() == [3, 3]
+
+
+def test_label_file_errors_name_the_rows(tmp_path):
+    write_images(tmp_path, "1.png", "2.png", "3.png")
+    bad = "path,label,split\n1.png,cat,\n2.png,,train\n1.png,dog,\n3.png,dog,holdout\n"
+    (tmp_path / "bad.csv").write_text(bad)
+    with pytest.raises(ValueError) as error:
+        read_labels(tmp_path / "bad.csv", tmp_path)
+    message = str(error.value)
+    assert "empty label in row(s) [3]" in message
+    assert "'1.png' (rows 2 and 4)" in message
+    assert "unknown split in row(s) [(5, 'holdout')]" in message
+    (tmp_path / "cols.csv").write_text("file,class\n1.png,cat\n")
+    with pytest.raises(ValueError, match=r"has columns \['file', 'class'\] but needs \['path', 'label'\]"):
+        read_labels(tmp_path / "cols.csv", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv"):
+        read_labels(tmp_path / "nope.csv", tmp_path)
+
+
+def test_listed_but_missing_files_follow_the_bad_images_policy(tmp_path, caplog):
+    rows = labelled_folder(tmp_path, 12)
+    rows += [("img/gone.png", "cat")]
+    write_images(tmp_path, "img/unlisted.png")
+    pd.DataFrame(rows, columns=["path", "label"]).to_csv(tmp_path / "labels.csv", index=False)
+    labels = str(tmp_path / "labels.csv")
+    with pytest.raises(ValueError, match=r"img/gone.png: listed in data.labels_file .* but missing"):
+        module(labels_file=labels, image_size=16, num_workers=0, bad_images="error").setup()
+    skipped = tmp_path / "skipped_images.csv"
+    dm = module(labels_file=labels, image_size=16, num_workers=0, val_fraction=0.2, skipped_file=str(skipped))
+    dm.setup()
+    assert "img/gone.png" not in set(dm.samples.paths) and len(dm.samples) == 12
+    assert "img/gone.png,listed in data.labels_file" in skipped.read_text()
+    assert "1 image(s) under" in caplog.text and "img/unlisted.png" in caplog.text
+
+
+def test_data_root_falls_back_to_the_label_file_then_the_demo():
+    assert dataset_root("/data", labels_file="/x/labels.csv", demo_root="/demo") == Path("/data")
+    assert dataset_root(None, labels_file="/x/labels.csv", demo_root="/demo") == Path("/x")
+    assert dataset_root(None, demo_root="/demo") == Path("/demo")
+    with pytest.raises(ValueError, match=r"data\.root is not set"):
+        dataset_root(None)
+
+
+def test_a_given_root_wins_over_the_demo(tmp_path):
+    keras_layout(tmp_path)
+    demo = {"root": str(tmp_path / "demo"), "images_per_class": 10, "image_size": 24, "train_image_size": 20}
+    dm = module(str(tmp_path), demo=demo, num_workers=0, default_image_size=40)
+    dm.setup()
+    assert dm.class_names == ["cats", "dogs"] and dm.image_size == 40
+    assert not (tmp_path / "demo").exists()
+    demo_dm = module(None, demo=demo, num_workers=0, default_image_size=40, val_fraction=0.2, test_fraction=0.2)
+    demo_dm.setup()
+    assert demo_dm.root == tmp_path / "demo" and demo_dm.image_size == 20 and len(demo_dm.class_names) == 5
+    assert np.all(demo_dm.samples.splits >= 0)
