@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from transferlab.images import IMAGE_EXTENSIONS, is_image_file, read_rgb
+from transferlab.images import IMAGE_EXTENSIONS, check_image, is_image_file, read_rgb, set_max_image_pixels
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
@@ -93,6 +95,40 @@ def test_16bit_grayscale_png_is_scaled_not_clipped(tmp_path: Path) -> None:
     assert array[0, 0, 0] == 0
     assert abs(int(array[0, 1, 0]) - 128) <= 1  # mid value
     assert len(np.unique(array[..., 0])) > 200  # a gradient, not a clipped block of 255
+
+
+def test_12bit_image_in_16bit_png_keeps_every_level(tmp_path: Path) -> None:
+    # A 12-bit sensor's ramp 0..4095 stored as a 16-bit PNG (microscopy, X-ray): scaled by 4095, not 65535.
+    ramp = np.arange(4096, dtype=np.uint16).reshape(64, 64)
+    path = tmp_path / "ramp12.png"
+    Image.fromarray(ramp).save(path)
+    gray = read_rgb(path)[..., 0]
+    assert gray.min() == 0 and gray.max() == 255
+    assert len(np.unique(gray)) == 256  # every output level used; scaling by 65535 would give 16
+    np.testing.assert_array_equal(gray, np.round(ramp * (255 / 4095)).astype(np.uint8))
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(flat)
+    assert (read_rgb(flat) == round(40000 / 257)).all()  # 16-bit range: a flat image keeps its brightness
+
+
+def test_max_image_pixels_raises_the_decompression_bomb_limit(tmp_path: Path) -> None:
+    path = tmp_path / "scan.png"
+    Image.new("L", (1, 1)).save(path)
+    # A 195-megapixel scan, as its header says (no pixels needed to test the limit).
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", 15_000, 13_000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    try:
+        reason = check_image(path)
+        assert "DecompressionBombError" in reason and "data.max_image_pixels (now 178956970)" in reason
+        set_max_image_pixels(200_000_000)
+        assert check_image(path) is None
+        with pytest.raises(ValueError, match=r"data\.max_image_pixels=0 must be a positive integer"):
+            set_max_image_pixels(0)
+    finally:
+        set_max_image_pixels(None)
+    assert check_image(path) is not None
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.float32])

@@ -70,8 +70,9 @@ def read_rgb(path: str | Path, *, min_side: int | None = None) -> np.ndarray:
     ``min_side=None``, decode at full size.
 
     EXIF orientation is applied. Multi-frame files (animated GIF/WebP, multi-page TIFF) give their first
-    frame. Transparent images are composited onto black; 16-bit, 32-bit integer ("I") and float ("F")
-    grayscale images are stretched from their own minimum..maximum to 0..255 (see `_stretch`).
+    frame. Transparent images are composited onto black; 16-bit grayscale is scaled by its bit depth (0..4095
+    of a 12-bit sensor to 0..255, see `_scale_by_bit_depth`); 32-bit integer ("I") and float ("F") images, which
+    carry no fixed range, are stretched from their own minimum..maximum to 0..255.
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -134,26 +135,35 @@ def _reason(path: Path, err: BaseException) -> str:
         return err.strerror
     text = str(err).split("\n")[0].strip()
     if isinstance(err, Image.DecompressionBombError):
-        return (
-            f"{text.removesuffix('.')} (data.max_image_pixels={2 * Image.MAX_IMAGE_PIXELS}: raise it to read "
-            "images this large)"
-        )
+        limit = 2 * Image.MAX_IMAGE_PIXELS
+        return f"DecompressionBombError: {text} Raise data.max_image_pixels (now {limit}) to read images this large."
     if isinstance(err, Image.UnidentifiedImageError) or text.startswith("cannot identify image file"):
         return "not an image (cannot identify the format)"
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def _stretch(values: np.ndarray) -> np.ndarray:
-    """Deep (16-bit, 32-bit, float) grayscale to uint8 by the image's own range: its minimum → 0, maximum → 255.
+# Bit depths that 16-bit files commonly hold: 10-, 12- and 14-bit sensors store their values in 16 bits.
+_BIT_DEPTHS = (8, 10, 12, 14, 16)
+
+
+def _scale_by_bit_depth(gray16: np.ndarray) -> np.ndarray:
+    """16-bit grayscale to uint8, dividing by the full scale of the smallest bit depth that holds its maximum.
 
     A 16-bit file need not use 16 bits: a 12-bit sensor (microscopy, X-ray) stores 0..4095 in it, and scaling
-    by 65535 would leave 16 grey levels. The image's own range keeps every level it has, as a viewer's
-    automatic window does. A constant image becomes black.
+    by 65535 would leave 16 grey levels. Scaling by 4095 instead keeps every level the sensor has, and images of
+    one bit depth keep their relative brightness (a per-image stretch would lose it, and make flat images black).
     """
+    peak = int(gray16.max(initial=0))
+    bits = next(b for b in _BIT_DEPTHS if peak < 2**b)
+    return np.round(gray16 * (255.0 / (2**bits - 1))).astype(np.uint8)
+
+
+def _stretch(values: np.ndarray) -> np.ndarray:
+    """32-bit integer or float grayscale, which has no fixed range, to uint8 by its own minimum..maximum."""
     low, high = values.min(), values.max()
     if high == low:
         return np.zeros(values.shape, dtype=np.uint8)
-    return rescale_intensity(values, in_range=(low, high), out_range=np.uint8).astype(np.uint8)
+    return rescale_intensity(values.astype(np.float64), in_range=(low, high), out_range=np.uint8).astype(np.uint8)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -164,9 +174,11 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
         return np.array(image)
     if mode == "L":
         return gray2rgb(np.asarray(image))
-    if mode in _GRAY16_MODES or mode in ("I", "F"):
+    if mode in _GRAY16_MODES:
         # astype: skimage cannot scale big-endian ("I;16B") arrays; a no-op for native byte order.
-        return gray2rgb(_stretch(np.asarray(image).astype(np.float64 if mode == "F" else np.int64, copy=False)))
+        return gray2rgb(_scale_by_bit_depth(np.asarray(image).astype(np.uint16, copy=False)))
+    if mode in ("I", "F"):
+        return gray2rgb(_stretch(np.asarray(image)))
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info):
         # Composite onto black (premultiply) rather than drop alpha: the colour under a fully transparent
         # pixel is undefined and encoders leave anything there (often the removed background), so dropping
