@@ -262,3 +262,42 @@ def test_rows_without_a_split_are_divided_while_given_splits_stay():
     assert kept == {"given/a.png": "val", "given/b.png": "test", "given/c.png": "train"}
     drawn = split(class_items({"a": 10, "b": 10}), val_fraction=0.2, test_fraction=0.1, seed=0)
     assert {s.path: s.split for s in table if not s.path.startswith("given/")} == {s.path: s.split for s in drawn}
+
+
+def test_default_split_is_pinned():
+    # The split of a dataset must never change under a user's feet (saved splits, published comparisons):
+    # this is what the split code drew before folds were added.
+    rows = [(f"{c}/{i:02d}.png", c, None) for c in ("a", "b", "c") for i in range(9)]
+    table = stratified_split(SampleTable.from_rows(rows), val_fraction=0.2, test_fraction=0.2, seed=7)
+    held_out = {s.path: s.split for s in table if s.split != "train"}
+    val = ["a/01.png", "a/06.png", "b/00.png", "b/04.png", "c/00.png", "c/05.png"]
+    test = ["a/03.png", "a/07.png", "b/02.png", "b/08.png", "c/06.png", "c/07.png"]
+    assert held_out == {**dict.fromkeys(val, "val"), **dict.fromkeys(test, "test")}
+
+
+def test_folds_share_the_test_split_and_partition_the_rest_stratified():
+    rows = class_items({"a": 25, "b": 15, "c": 10})
+    tables = [split(rows, val_fraction=0.1, test_fraction=0.2, seed=3, folds=5, fold=i) for i in range(5)]
+    plain_test = set(split(rows, val_fraction=0.0, test_fraction=0.2, seed=3).part("test").paths)
+    for table in tables:
+        assert set(table.part("test").paths) == plain_test  # the same test split for every fold
+        # Each fold holds a fifth of each class's 20, 12 and 8 non-test images, to within one image.
+        assert all(abs(got - n / 5) < 1 for got, n in zip(table.part("val").class_counts(), [20, 12, 8], strict=True))
+    val_sets = [set(t.part("val").paths) for t in tables]
+    non_test = {p for p, _, _ in rows} - plain_test
+    assert set().union(*val_sets) == non_test  # every non-test image validates exactly once
+    assert sum(len(v) for v in val_sets) == len(non_test)
+    assert split(rows, val_fraction=0.1, test_fraction=0.2, seed=3, folds=5, fold=2) == tables[2]  # reproducible
+
+
+def test_fold_errors_name_the_key():
+    rows = class_items({"a": 6, "b": 6})
+    with pytest.raises(ValueError, match=r"data\.fold=5 must be an integer in 0\.\.4"):
+        split(rows, val_fraction=0.1, test_fraction=0.0, seed=0, folds=5, fold=5)
+    with pytest.raises(ValueError, match=r"data\.folds=1 must be an integer >= 2"):
+        split(rows, val_fraction=0.1, test_fraction=0.0, seed=0, folds=1)
+    with pytest.raises(ValueError, match=r"at least 8 training images per class; a \(6\), b \(6\)"):
+        split(rows, val_fraction=0.1, test_fraction=0.0, seed=0, folds=8)
+    given = [("train/a/1.png", "a", "train"), ("val/a/2.png", "a", "val")]
+    with pytest.raises(ValueError, match="gives a validation split"):
+        split(given, val_fraction=0.1, test_fraction=0.0, seed=0, folds=2)

@@ -119,6 +119,8 @@ class FolderDataModule(LightningDataModule):
         num_workers: loader processes, or ``"auto"`` for one per core (at most 8).
         val_fraction, test_fraction, split_seed: how missing val/test splits are drawn from train (stratified).
         splits_file: a ``splits.csv`` to reuse instead of splitting.
+        folds, fold: k-fold cross-validation: the non-test images in ``folds`` stratified folds, fold ``fold``
+            validating (see ``splits.stratified_split``); None: one split by ``val_fraction``.
         balanced_sampler: draw training images with probability inverse to their class's frequency.
         augment: the ``augment`` config group (keyword arguments of ``build_train_transform``).
         mean, std: input normalisation, from the backbone's weights.
@@ -149,6 +151,8 @@ class FolderDataModule(LightningDataModule):
         test_fraction: float = 0.1,
         split_seed: int = 0,
         splits_file: str | None = None,
+        folds: int | None = None,
+        fold: int = 0,
         balanced_sampler: bool = False,
         augment: dict[str, Any] | None = None,
         mean: Sequence[float] = (0.485, 0.456, 0.406),
@@ -191,6 +195,7 @@ class FolderDataModule(LightningDataModule):
         self.test_fraction = test_fraction
         self.split_seed = split_seed
         self.splits_file = splits_file
+        self.folds, self.fold = folds, fold
         self.balanced_sampler = balanced_sampler
         self.augment = dict(augment or {})
         self.mean, self.std = tuple(mean), tuple(std)
@@ -238,6 +243,8 @@ class FolderDataModule(LightningDataModule):
             seed=self.split_seed,
             splits_file=self.splits_file,
             exclude=self._find_bad_images,
+            folds=self.folds,
+            fold=self.fold,
         )
         if not len(self.samples.part("val")):
             raise ValueError(

@@ -125,7 +125,15 @@ def object_array(strings: Iterable[str]) -> np.ndarray:
     return np.array(list(strings), dtype=object)
 
 
-def stratified_split(table: SampleTable, *, val_fraction: float, test_fraction: float, seed: int) -> SampleTable:
+def stratified_split(
+    table: SampleTable,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    folds: int | None = None,
+    fold: int = 0,
+) -> SampleTable:
     """Assigns every image to train, val or test, per class.
 
     Images whose split is given (split folders, a label file's split column) keep it. Images without one are
@@ -135,12 +143,18 @@ def stratified_split(table: SampleTable, *, val_fraction: float, test_fraction: 
     removing a class never changes the split of the others, and the order in which the images were listed never
     matters.
 
+    With ``folds=K``, the test split is drawn as above (``val_fraction`` unused), and the other images are divided
+    into K stratified folds (scikit-learn's ``StratifiedKFold``, shuffled with `seed`): fold ``fold`` is the
+    validation split, the rest train. Every fold of a cross-validation shares the same test split.
+
     Returns:
         The table ordered by (split in train/val/test order, class, path).
     """
     _check_fractions(val_fraction, test_fraction)
     if seed < 0:
         raise ValueError(f"data.split_seed={seed} must be a non-negative integer.")
+    if folds is not None:
+        return _fold_split(table, test_fraction=test_fraction, seed=seed, folds=folds, fold=fold)
     unassigned = table.splits == UNASSIGNED
     if unassigned.any():
         # Images without a given split (class folders, or label-file rows with an empty split): each class's
@@ -165,6 +179,37 @@ def stratified_split(table: SampleTable, *, val_fraction: float, test_fraction: 
             splits[rows[start:end]] = _draw_splits(table.class_names[label], end - start, drawn, seed)
     # A stable sort by (split, class) keeps each class's paths in their sorted order: canonical order again.
     order = np.lexsort((table.labels, splits))
+    return SampleTable(table.class_names, table.paths[order], table.labels[order], splits[order])
+
+
+def _fold_split(table: SampleTable, *, test_fraction: float, seed: int, folds: int, fold: int) -> SampleTable:
+    from sklearn.model_selection import StratifiedKFold  # here: scikit-learn is a second of start-up
+
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"data.folds={folds!r} must be an integer >= 2 (or null for one train/val split)")
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+        raise ValueError(f"data.fold={fold!r} must be an integer in 0..{folds - 1} (data.folds={folds})")
+    if (table.splits == SPLITS.index("val")).any():
+        raise ValueError(
+            "data.folds is set, but the data gives a validation split (a val/ folder, or val rows in the label "
+            "file's split column): folds draw validation from the training images; drop one of the two."
+        )
+    table = stratified_split(table, val_fraction=0.0, test_fraction=test_fraction, seed=seed)
+    rows = np.flatnonzero(table.splits == SPLITS.index("train"))
+    counts = np.bincount(table.labels[rows], minlength=len(table.class_names))
+    short = [
+        f"{name} ({count})" for name, count in zip(table.class_names, counts.tolist(), strict=True) if count < folds
+    ]
+    if short:
+        raise ValueError(
+            f"data.folds={folds} needs at least {folds} training images per class; {', '.join(short)} have fewer: "
+            "lower data.folds or add images."
+        )
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    _, val_rows = list(splitter.split(np.zeros(len(rows)), table.labels[rows]))[fold]
+    splits = table.splits.copy()
+    splits[rows[val_rows]] = SPLITS.index("val")
+    order = np.lexsort((table.labels, splits))  # stable: each class's paths stay sorted (canonical order)
     return SampleTable(table.class_names, table.paths[order], table.labels[order], splits[order])
 
 
@@ -269,6 +314,8 @@ def load_or_make_splits(
     seed: int,
     splits_file: str | Path | None,
     exclude: Callable[[list[str]], Collection[str]] | None = None,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> SampleTable:
     """Every image with its split: read from `splits_file` when given, else `found` (the images the dataset's
     folders or label file hold, see ``layouts.py``) split.
@@ -279,7 +326,9 @@ def load_or_make_splits(
     """
     if splits_file is None:
         table = _without(found, exclude, root)
-        return stratified_split(table, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        return stratified_split(
+            table, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, folds=folds, fold=fold
+        )
     return _without(read_splits_csv(splits_file, root, found.class_names), exclude, root)
 
 

@@ -60,6 +60,11 @@ def _check_data(cfg: DictConfig) -> None:
             f"data.val_fraction={cfg.data.val_fraction} + data.test_fraction={cfg.data.test_fraction} must be below 1 "
             "so that training images remain"
         )
+    if cfg.data.get("folds") is not None and cfg.data.splits_file is not None:
+        raise ValueError(
+            f"data.folds={cfg.data.folds} draws the validation split, but data.splits_file={cfg.data.splits_file} "
+            "fixes it: set one of them to null"
+        )
     if not isinstance(cfg.data.balanced_sampler, bool):
         raise ValueError(f"data.balanced_sampler={cfg.data.balanced_sampler!r} must be true or false")
 
