@@ -45,7 +45,11 @@ def test_epoch_logs_merge_resumed_versions_and_place_learning_rates(tmp_path: Pa
 
 
 def test_learning_curves_draw_the_ema_and_mark_the_unfreeze_epoch(tmp_path: Path) -> None:
-    assert smooth_ema([1.0, 0.0, 0.0], factor=0.8) == pytest.approx([1.0, 0.8, 0.64])
+    # Debiased (TensorBoard): 0.2/0.2, 0.16/0.36, 0.128/0.488.
+    assert smooth_ema([1.0, 0.0, 0.0], factor=0.8) == pytest.approx([1.0, 0.16 / 0.36, 0.128 / 0.488])
+    assert smooth_ema([0.7] * 5) == pytest.approx([0.7] * 5)  # a constant is its own average
+    rising = [0.2, 0.4, 0.6, 0.8, 0.9]
+    assert abs(smooth_ema(rising)[-1] - rising[-1]) < 0.25  # the Keras form ends at 0.51, 0.39 behind
     assert smooth_ema([]) == []
     noisy = {"val/acc": {e: 0.5 + 0.3 * (e % 2) for e in range(6)}, "val/loss": {e: 1.0 - 0.1 * e for e in range(6)}}
     raw_only = imread(plot_learning_curves(noisy, tmp_path / "raw.png", smoothing=0))

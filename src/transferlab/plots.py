@@ -53,12 +53,18 @@ def _version_number(path: Path) -> int:
 
 
 def smooth_ema(values: Sequence[float], factor: float = SMOOTHING) -> list[float]:
-    """Exponential moving average, as the Keras fine-tuning tutorial smooths its curves: each point is
-    ``factor × the previous smoothed point + (1 - factor) × the raw one``; the first point is kept.
+    """Debiased exponential moving average, as TensorBoard smooths its curves.
+
+    The average starts from 0 (``avg = factor × avg + (1 - factor) × value``) and each point is divided by
+    ``1 - factor^t``, which removes the pull towards the start: a constant series is smoothed to itself, and a
+    short run's smoothed curve ends near its raw one, where the Keras tutorial's form (starting at the first
+    value) still lags far behind it.
     """
     smoothed: list[float] = []
-    for value in values:
-        smoothed.append(value if not smoothed else factor * smoothed[-1] + (1 - factor) * value)
+    average = 0.0
+    for t, value in enumerate(values, start=1):
+        average = factor * average + (1 - factor) * value
+        smoothed.append(average / (1 - factor**t))
     return smoothed
 
 
