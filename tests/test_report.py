@@ -11,7 +11,7 @@ from matplotlib.image import imread
 from omegaconf import OmegaConf
 from trained_run import train_once
 
-from transferlab.report import ReportCallback, collect_jobs, main
+from transferlab.report import ReportCallback, _short_labels, collect_jobs, main
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shapes_root: Path) -> tupl
 
 @pytest.fixture
 def sweep_dir(trained, tmp_path: Path) -> Path:
-    """Three jobs made from the trained run: two finished (job 1 with a better test accuracy), one failed."""
+    """Three jobs made from the trained run: two finished (job 1 with the better test but the worse validation
+    accuracy, and 3 test images that job 0 got wrong right), one failed."""
     run_dir, _ = trained
     sweep = tmp_path / "sweep"
     jobs = {"0": ["data=folder", "strategy=scratch"], "1": ["data=folder", "strategy=finetune"]}
@@ -31,32 +32,60 @@ def sweep_dir(trained, tmp_path: Path) -> Path:
         OmegaConf.save(OmegaConf.create(overrides), sweep / job / ".hydra" / "overrides.yaml")
     metrics_file = sweep / "1" / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
-    metrics.update(test_acc=0.9, test_per_class_acc={"circle": 1.0, "ellipse": 0.5})
+    metrics.update(
+        test_acc=0.9, best_val_acc=0.01, test_acc_ci=[0.8, 0.95], test_per_class_acc={"circle": 1.0, "ellipse": 0.5}
+    )
     metrics_file.write_text(json.dumps(metrics))
+    predictions = (sweep / "1" / "predictions.csv").read_text().splitlines()
+    wrong = [i for i, line in enumerate(predictions[1:], start=1) if line.endswith(",0")][:3]
+    for i in wrong:
+        predictions[i] = predictions[i][:-1] + "1"
+    (sweep / "1" / "predictions.csv").write_text("\n".join(predictions) + "\n")
     (sweep / "2" / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create(["data=folder", "strategy=feature_extraction"]), sweep / "2/.hydra/overrides.yaml")
     (sweep / "2" / "error.txt").write_text("RuntimeError: out of memory\n")
     return sweep
 
 
-def test_report_ranks_jobs_and_names_what_differs(sweep_dir: Path) -> None:
+def test_report_selects_on_validation_and_shows_test_with_its_interval(sweep_dir: Path) -> None:
     main([str(sweep_dir)])
     report = (sweep_dir / "report.md").read_text()
     table = [line for line in report.splitlines() if line.startswith("| ") and "`strategy=" in line]
-    assert [line.split(" | ")[1] for line in table] == ["1", "0", "2"]  # by test accuracy, failed last
-    assert table[0].startswith("| 1 | 1 | `strategy=finetune` | scratch | resnet18 | ")
-    assert "90.0%" in table[0] and table[2].startswith("| failed | 2 |")
+    # Job 1 has the higher test accuracy, job 0 the higher validation accuracy: job 0 ranks first.
+    assert [line.split(" | ")[1] for line in table] == ["0", "1", "2"]
+    metrics = json.loads((sweep_dir / "0" / "metrics.json").read_text())
+    assert table[0].startswith(f"| 1 | 0 | `strategy=scratch` | scratch | resnet18 | {metrics['best_val_acc']:.3f} | ")
+    low, high = metrics["test_acc_ci"]
+    assert f"{metrics['test_acc']:.3f} [{low:.3f}, {high:.3f}] (n={metrics['test_n']})" in table[0]
+    assert "0.900 [0.800, 0.950]" in table[1] and table[2].startswith("| failed | 2 |")
+    assert "**Selected on validation: `strategy=scratch`** (job 0)" in report
+    assert "test figures are shown for every job but never used to choose" in report
     header = next(line for line in report.splitlines() if line.startswith("| rank |"))
     assert "| epochs to best | epochs | s/epoch | fit time | trainable params |" in header
-    metrics = json.loads((sweep_dir / "0" / "metrics.json").read_text())
     cost = f"| 1 | {metrics['epochs']} | {metrics['fit_seconds'] / metrics['epochs']:.1f} s | "
-    assert cost in table[1] and table[1].endswith(f"| {metrics['trainable_params']:,} |")
-    assert "**Best: `strategy=finetune`** (job 1)" in report
+    assert cost in table[0] and table[0].endswith(f"| {metrics['trainable_params']:,} |")
+    # The 3 images only job 1 got right: McNemar exact p = 2 × 0.5^3 = 0.25.
+    assert "job 0 alone right on 0 image(s), job 1 alone on 3: McNemar exact p = 0.25, not distinguishable" in report
+    assert "> **Warning:** the test split has fewer than 30 images" in report
     assert "Common to all jobs: `data=folder`." in report
-    assert "| circle | 100.0% |" in report  # the per-class table, best job first
     assert "- job 2 `strategy=feature_extraction`: RuntimeError: out of memory" in report
     assert "![" in report and "(report.png)" in report
     assert imread(sweep_dir / "report.png").shape[1] > 1000
+
+
+def test_report_refuses_a_test_metric(sweep_dir: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main([str(sweep_dir), "--metric", "test/acc"])
+    assert "not a validation metric" in capsys.readouterr().err
+    main([str(sweep_dir), "--metric", "val/loss"])  # lowest loss first
+    assert "best validation val/loss" in (sweep_dir / "report.md").read_text()
+
+
+def test_figure_labels_are_never_truncated_into_the_same_string() -> None:
+    long = "strategy=finetune optimizer.lr=0.001 strategy.unfreeze_from=layer3 strategy.backbone_lr_scale="
+    rows = [{"job": "0", "label": long + "0.1"}, {"job": "1", "label": long + "0.2"}]
+    labels = _short_labels(rows)
+    assert len(set(labels.values())) == 2 and all(len(label) <= 48 for label in labels.values())
 
 
 def test_jobs_carry_their_validation_curve(sweep_dir: Path, trained) -> None:

@@ -10,12 +10,14 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
+from transferlab.comparison import summarize_sweep
 from transferlab.sweep import (
     COLUMNS,
+    GROUP_COLUMNS,
     SummaryCallback,
     main,
     print_summary,
-    summarize_sweep,
+    summary_rows,
     write_summary_csv,
 )
 
@@ -88,23 +90,25 @@ def test_jobs_sort_by_number(tmp_path):
 
 
 def test_summary_csv_has_fixed_columns_and_empty_missing_values(sweep_dir):
-    path = write_summary_csv(sweep_dir, summarize_sweep(sweep_dir))
+    path = write_summary_csv(sweep_dir, summary_rows(sweep_dir))
     assert path == sweep_dir / "summary.csv"
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames) == COLUMNS
         rows = list(reader)
-    assert [(r["job"], r["status"], r["best_val_acc"], r["test_acc"]) for r in rows] == [
-        ("0", "ok", "0.9123", "0.875"),
-        ("1", "failed", "", ""),
-        ("2", "ok", "0.5", ""),
+    # Ranked by best val acc, failed jobs last.
+    assert [(r["rank"], r["job"], r["status"], r["best_val_acc"], r["test_acc"]) for r in rows] == [
+        ("1", "0", "ok", "0.9123", "0.875"),
+        ("2", "2", "ok", "0.5", ""),
+        ("", "1", "failed", "", ""),
     ]
+    assert not (sweep_dir / "summary_groups.csv").exists()  # nothing was repeated
     assert not [name for name in os.listdir(sweep_dir) if name.endswith(".tmp")]
 
 
 def test_print_summary_shows_percentages(sweep_dir):
     out = io.StringIO()
-    print_summary(summarize_sweep(sweep_dir), console=Console(file=out, width=200))
+    print_summary(summary_rows(sweep_dir), console=Console(file=out, width=200))
     text = out.getvalue()
     assert "91.2%" in text and "87.5%" in text and "50.0%" in text
     assert "CUDA out of memory" in text
@@ -124,3 +128,30 @@ def test_command_line_regenerates_summary(sweep_dir):
     assert (sweep_dir / "summary.csv").read_text().count("\n") == 4
     with pytest.raises(SystemExit):
         main([str(sweep_dir / "missing")])
+
+
+def test_ranking_uses_validation_even_when_test_disagrees(tmp_path):
+    make_job(tmp_path, "0", ["strategy=scratch"], {"best_val_acc": 0.6, "test_acc": 0.95})
+    make_job(tmp_path, "1", ["strategy=finetune"], {"best_val_acc": 0.8, "test_acc": 0.70})
+    assert [row["job"] for row in summary_rows(tmp_path)] == ["1", "0"]
+
+
+def test_repeats_over_folds_are_grouped_with_mean_and_std(tmp_path):
+    values = {("scratch", 0): (0.6, 0.5), ("scratch", 1): (0.7, 0.6), ("finetune", 0): (0.9, 0.8)}
+    for job, ((strategy, fold), (val, test)) in enumerate(values.items()):
+        metrics = {"best_val_acc": val, "test_acc": test, "fit_seconds": 10.0 * (job + 1), "epochs": 2}
+        make_job(tmp_path, str(job), [f"strategy={strategy}", f"data.fold={fold}"], metrics)
+    make_job(tmp_path, "3", ["strategy=finetune", "data.fold=1"], error="RuntimeError: boom\n")
+    write_summary_csv(tmp_path, summary_rows(tmp_path))
+    with (tmp_path / "summary_groups.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == GROUP_COLUMNS
+        groups = list(reader)
+    assert [(g["rank"], g["group"], g["n"], g["failed"]) for g in groups] == [
+        ("1", "strategy=finetune", "1", "1"),  # the failed fold is counted, not averaged in
+        ("2", "strategy=scratch", "2", "0"),
+    ]
+    assert float(groups[1]["val_mean"]) == pytest.approx(0.65)
+    assert float(groups[1]["val_std"]) == pytest.approx(0.0707107, abs=1e-6)  # sample std of 0.6, 0.7
+    assert float(groups[1]["fit_mean"]) == pytest.approx(15.0)
+    assert groups[0]["val_std"] == ""  # one finished repeat has no spread

@@ -31,11 +31,14 @@ from torchmetrics.classification import (
 from transferlab.files import atomic_write_json, atomic_write_text
 from transferlab.images import read_rgb
 from transferlab.inference import (
+    PLAIN,
+    check_tta,
     checkpoint_file,
     load_classifier,
     predict_files,
     preprocessed_image,
     run_dir_of,
+    tta_views,
 )
 from transferlab.layouts import dataset_root, scan_folder
 from transferlab.module import ImageClassifier
@@ -54,6 +57,8 @@ log = logging.getLogger(__name__)
 
 SPLIT_CHOICES = (*SPLITS, "all")
 PLOTS_DIR = "plots"
+# The overall figures of compute_metrics; with tta=true, metrics.json keeps them without TTA as well, under "no_tta".
+SUMMARY_METRICS = ("acc", "precision", "recall", "f1", "acc_top5")
 
 
 @dataclass
@@ -161,7 +166,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     The images: ``cfg.split`` of the checkpoint's run (``<run_dir>/checkpoints/x.ckpt``), or every image of the
     labelled folder ``cfg.data.root``. Everything goes to ``cfg.paths.output_dir`` (``<run_dir>/eval/<split>`` from
     ``eval.py``). The per-class table is printed too.
+
+    ``cfg.tta``: the metrics, predictions.csv and plots come from the softmax averaged over test-time augmented views
+    (see :func:`~transferlab.inference.tta_views`); metrics.json keeps the plain figures under ``no_tta``.
     """
+    tta = check_tta(cfg.tta)
     ckpt_path = checkpoint_file(cfg.ckpt_path)
     run_dir = run_dir_of(ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
@@ -181,6 +190,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         num_workers=cfg.num_workers,
         device=cfg.device,
         progress=len(images.paths) > cfg.batch_size,
+        views=tta_views(model, ckpt_path) if tta else PLAIN,
     )
     if not predictions.paths:
         raise ValueError(f"none of the {len(images.paths)} {split} images under {images.root} could be read")
@@ -195,8 +205,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "num_images": len(predictions.paths),
         "unreadable": [str(p.relative_to(images.root)) for p in predictions.unreadable],
         "class_names": list(model.class_names),
+        "tta": tta,
         **compute_metrics(predictions.probs, targets, model.class_names),
     }
+    if tta:
+        plain = compute_metrics(predictions.plain_probs, targets, model.class_names)
+        metrics["tta_views"] = list(predictions.views)
+        metrics["no_tta"] = {key: plain[key] for key in SUMMARY_METRICS if key in plain}
     atomic_write_json(output_dir / "metrics.json", metrics)
     write_per_class_csv(output_dir / "per_class.csv", metrics["per_class"])
     relative = [p.relative_to(images.root).as_posix() for p in predictions.paths]
@@ -214,12 +229,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             curves = plots / "learning_curves.png"
             plot_learning_curves(series, curves, run_dir.name, unfreeze_epoch=unfreeze_epoch(model))
     log.info(
-        "%s on %s (%d images): accuracy %.4f, macro F1 %.4f; wrote %s",
+        "%s on %s (%d images): accuracy %.4f, macro F1 %.4f%s; wrote %s",
         ckpt_path.name,
         split,
         len(targets),
         metrics["acc"],
         metrics["f1"],
+        f" with TTA (without: accuracy {plain['acc']:.4f}, macro F1 {plain['f1']:.4f})" if tta else "",
         output_dir,
     )
     return metrics
@@ -239,6 +255,9 @@ def print_per_class(metrics: dict[str, Any], title: str) -> None:
     macro = [f"{metrics[key]:.3f}" for key in ("precision", "recall", "f1")]
     table.add_row("macro", *macro, str(metrics["num_images"]))
     table.caption = f"accuracy {metrics['acc']:.4f} on {metrics['num_images']} images"
+    if metrics.get("tta"):
+        views = len(metrics["tta_views"])
+        table.caption += f"\nwith TTA ({views} views); {metrics['no_tta']['acc']:.4f} without"
     Console().print(table)
 
 

@@ -123,7 +123,7 @@ def _decode(path: Path, min_side: int | None = None) -> np.ndarray:
             scale = min_side / min(image.size)
             image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
         ImageOps.exif_transpose(image, in_place=True)
-        return _to_rgb_array(image)
+        return to_rgb_array(image)
 
 
 def _reason(path: Path, err: BaseException) -> str:
@@ -166,7 +166,7 @@ def _stretch(values: np.ndarray) -> np.ndarray:
     return rescale_intensity(values.astype(np.float64), in_range=(low, high), out_range=np.uint8).astype(np.uint8)
 
 
-def _to_rgb_array(image: Image.Image) -> np.ndarray:
+def to_rgb_array(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode == "RGB":
         # np.asarray over a Pillow image is read-only (it wraps the bytes of tobytes()); np.array pays one

@@ -1,9 +1,9 @@
 """Owns inference with a trained model: the checkpoint (``ckpt_path``) and the run it sits in, loading it, batched
 class probabilities for image files, preprocessed exactly as the checkpoint's ``preprocessing`` says, and
-``predict.py``'s predictions.csv.
+``predict.py``'s predictions.csv, test-time augmentation (TTA), and :class:`Predictor` for images held in memory.
 
-``eval.py``, ``predict.py``, ``export.py`` and the end-of-run plots all go through here, so every one of them sees
-an image the way the network saw its validation images.
+``eval.py``, ``predict.py``, ``export.py``, the end-of-run plots and :class:`Predictor` all go through here, so every
+one of them sees an image the way the network saw its validation images.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from rich.text import Text
 from torch.utils.data import DataLoader, Dataset
 
 from transferlab.files import atomic_write_text
-from transferlab.images import IMAGE_EXTENSIONS, is_image_file, read_rgb
+from transferlab.images import (
+    IMAGE_EXTENSIONS,
+    is_image_file,
+    read_rgb,  # read_rgb's Pillow-mode rules, for in-memory images
+)
 from transferlab.module import ImageClassifier
 from transferlab.transforms import eval_transform_of
 
@@ -136,6 +140,72 @@ def eval_transform(model: ImageClassifier) -> A.Compose:
     return eval_transform_of(preprocessing)
 
 
+PLAIN = ("identity",)
+FLIPS = ("identity", "hflip")
+ROTATIONS = ("rot90", "rot180", "rot270")
+
+
+def check_tta(tta: Any) -> bool:
+    if not isinstance(tta, bool):
+        raise ValueError(f"tta={tta!r} must be true or false (test-time augmentation: average flipped/rotated views)")
+    return tta
+
+
+def trained_with_rot90(model: ImageClassifier, ckpt_path: str | Path | None = None) -> bool:
+    """Whether the model's run trained with rotations by 90° (``augment.rot90`` > 0).
+
+    The checkpoint's own ``augment`` hparam says it; a checkpoint without one (saved before it was kept) is asked
+    of its run's saved config (``<run_dir>/.hydra/config.yaml``) when ``ckpt_path`` lies in a run's ``checkpoints/``;
+    otherwise it counts as trained without.
+    """
+    augment = model.hparams.get("augment")
+    if augment is None and ckpt_path is not None:
+        augment = _run_augment(ckpt_path)
+    return bool(augment) and float(augment.get("rot90") or 0) > 0
+
+
+def _run_augment(ckpt_path: str | Path) -> dict[str, Any] | None:
+    run_dir = run_dir_of(ckpt_path)
+    config_file = None if run_dir is None else run_dir / ".hydra" / "config.yaml"
+    if config_file is None or not config_file.is_file():
+        return None
+    try:
+        augment = OmegaConf.select(OmegaConf.load(config_file), "augment", throw_on_resolution_failure=True)
+        return OmegaConf.to_container(augment, resolve=True) if augment is not None else None
+    except Exception as error:  # an interpolation that only resolves inside the training job
+        log.warning("Cannot read augment of %s (%s): TTA leaves out the rot90 views", config_file, error)
+        return None
+
+
+def tta_views(
+    model: ImageClassifier, ckpt_path: str | Path | None = None, *, rot90: bool | None = None
+) -> tuple[str, ...]:
+    """The views TTA averages the softmax over: the eval crop and its horizontal flip, plus the crop turned by 90°,
+    180° and 270° when the run trained with rot90 (``rot90=None``: see :func:`trained_with_rot90`)."""
+    rot90 = trained_with_rot90(model, ckpt_path) if rot90 is None else rot90
+    return FLIPS + (ROTATIONS if rot90 else ())
+
+
+def _view(images: torch.Tensor, name: str) -> torch.Tensor:
+    if name == "identity":
+        return images
+    if name == "hflip":
+        return images.flip(-1)
+    return images.rot90(int(name.removeprefix("rot")) // 90, dims=(-2, -1))  # counter-clockwise
+
+
+def batch_probs(
+    model: ImageClassifier, images: torch.Tensor, views: Sequence[str] = PLAIN
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax probabilities of a preprocessed batch (the eval transform's uint8 NCHW, on the model's device) averaged
+    over ``views`` (``PLAIN``, or :func:`tta_views`), and those of the first view, the batch as it is.
+
+    A flip or rotation of the uint8 crop equals that of the normalised crop: normalising is per pixel and channel.
+    """
+    probs = [model(_view(images, view)).float().softmax(dim=1) for view in views]
+    return torch.stack(probs).mean(dim=0), probs[0]
+
+
 class ImagePaths(Dataset):
     """Image files as ``(tensor, index)``; a file that cannot be read gives a zero image and index ``-1 - index``.
 
@@ -164,8 +234,10 @@ class Predictions:
     """Class probabilities of the images that could be read, and the paths of those that could not."""
 
     paths: list[Path]  # the readable images, in input order
-    probs: torch.Tensor  # (len(paths), num_classes), float32 on the CPU
+    probs: torch.Tensor  # (len(paths), num_classes), float32 on the CPU; averaged over views
     unreadable: list[Path]
+    views: tuple[str, ...] = PLAIN  # what probs averages over: PLAIN, or tta_views(...)
+    plain_probs: torch.Tensor | None = None  # without TTA (the first view alone) when views has more than one
 
 
 @torch.inference_mode()
@@ -177,13 +249,16 @@ def predict_files(
     num_workers: int = 0,
     device: str = "auto",
     progress: bool = False,
+    views: Sequence[str] = PLAIN,
 ) -> Predictions:
     """Softmax probabilities for every image file, in batches, with the checkpoint's eval preprocessing.
 
-    ``progress``: a progress bar over the batches (for folders of images).
+    ``progress``: a progress bar over the batches (for folders of images). ``views``: ``PLAIN``, or
+    :func:`tta_views` for test-time augmentation (``probs`` averages them, ``plain_probs`` keeps the plain view).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
+    views = tuple(views)
     paths = [Path(p) for p in paths]
     dataset = ImagePaths(paths, eval_transform(model), int(model.hparams.preprocessing["image_size"]))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
@@ -191,12 +266,14 @@ def predict_files(
     model = model.to(target).eval()
     kept: list[int] = []
     probs: list[torch.Tensor] = []
+    plain: list[torch.Tensor] = []
     batches = track(loader, description="Classifying", total=len(loader), disable=not progress, transient=True)
     for images, indices in batches:
         ok = indices >= 0
         if ok.any():
-            logits = model(images[ok].to(target))
-            probs.append(logits.float().softmax(dim=1).cpu())
+            averaged, first = batch_probs(model, images[ok].to(target), views)
+            probs.append(averaged.cpu())
+            plain.append(first.cpu())
             kept.extend(indices[ok].tolist())
     unreadable = sorted(set(range(len(paths))) - set(kept))
     num_classes = len(model.class_names)
@@ -204,6 +281,8 @@ def predict_files(
         paths=[paths[i] for i in kept],
         probs=torch.cat(probs) if probs else torch.zeros(0, num_classes),
         unreadable=[paths[i] for i in unreadable],
+        views=views,
+        plain_probs=(torch.cat(plain) if plain else torch.zeros(0, num_classes)) if len(views) > 1 else None,
     )
 
 
@@ -248,7 +327,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """
     if cfg.top_k < 1:
         raise ValueError(f"top_k={cfg.top_k} must be >= 1")
-    model = load_classifier(checkpoint_file(cfg.ckpt_path))
+    tta = check_tta(cfg.tta)
+    ckpt_path = checkpoint_file(cfg.ckpt_path)
+    model = load_classifier(ckpt_path)
     if not cfg.input:
         raise ValueError("input is required: pass input=<an image file or a folder of images>, or input=[a.jpg,b/]")
     inputs = cfg.input if isinstance(cfg.input, str) else list(cfg.input)
@@ -260,6 +341,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         num_workers=cfg.num_workers,
         device=cfg.device,
         progress=len(paths) > cfg.batch_size,
+        views=tta_views(model, ckpt_path) if tta else PLAIN,
     )
     k = min(cfg.top_k, len(model.class_names))
     probs, indices = predictions.probs.topk(k, dim=1)
@@ -282,10 +364,11 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     output = atomic_write_text(Path(cfg.paths.output_dir) / "predictions.csv", buffer.getvalue())
     print_predictions(rows, k)
     log.info(
-        "Classified %d image(s) (%d unreadable) with %s; wrote %s",
+        "Classified %d image(s) (%d unreadable) with %s%s; wrote %s",
         len(predictions.paths),
         len(predictions.unreadable),
         model.hparams.backbone,
+        f", TTA over {'/'.join(predictions.views)}" if tta else "",
         output,
     )
     return rows

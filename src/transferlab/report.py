@@ -8,20 +8,29 @@ Written when ``train.py -m ...`` ends (a Hydra callback, after summary.csv), and
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from transferlab.comparison import (
+    DEFAULT_METRIC,
+    check_metric,
+    collect_jobs,
+    group_repeats,
+    paired_tests,
+    ranked,
+    shared_overrides,
+    small_test_warning,
+)
 from transferlab.files import atomic_write_text
-from transferlab.plots import DPI, read_epoch_logs
-from transferlab.sweep import summarize_sweep
+from transferlab.optuna_study import optuna_section
+from transferlab.plots import DPI
+from transferlab.stats import format_interval
 
 log = logging.getLogger(__name__)
 
@@ -30,94 +39,46 @@ FIGURE_FILE = "report.png"
 MAX_CLASSES_IN_TABLE = 30
 
 
-def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """The summary rows of :func:`~transferlab.sweep.summarize_sweep`, each with more read from its job folder.
-
-    Added keys: ``label`` (the overrides that differ between jobs), ``strategy``, ``backbone``, ``test_f1``,
-    ``trainable_params``, ``per_class_acc`` (test, by class), ``val_acc`` (``{epoch: value}``), ``epochs_to_best``
-    (epochs trained until the best val accuracy, counting from 1) and ``seconds_per_epoch`` (fit time / epochs).
-    """
-    sweep_dir = Path(sweep_dir)
-    rows = summarize_sweep(sweep_dir)
-    shared = _shared_overrides([row["overrides"].split() for row in rows])
-    for row in rows:
-        job_dir = sweep_dir / row["job"]
-        varying = [o for o in row["overrides"].split() if o not in shared]
-        row["label"] = " ".join(varying) or f"job {row['job']}"
-        config = _load_config(job_dir)
-        metrics = _load_metrics(job_dir) if row["status"] == "ok" else {}
-        # A linear probe (probe.py) has no strategy group; its metrics.json says what it is.
-        strategy = OmegaConf.select(config, "strategy.name", default=None, throw_on_missing=False)
-        row["strategy"] = metrics.get("strategy") or strategy
-        row["backbone"] = OmegaConf.select(config, "model.backbone", default=None, throw_on_missing=False)
-        row["test_f1"] = metrics.get("test_f1")
-        row["trainable_params"] = metrics.get("trainable_params")
-        row["per_class_acc"] = metrics.get("test_per_class_acc") or {}
-        row["val_acc"] = read_epoch_logs(job_dir).get("val/acc", {})
-        # The first epoch reaching the best value: the one ModelCheckpoint kept (it saves on strict improvement).
-        row["epochs_to_best"] = (
-            1 + max(row["val_acc"], key=lambda e: (row["val_acc"][e], -e)) if row["val_acc"] else None
-        )
-        timed = row["fit_seconds"] is not None and row["epochs"]
-        row["seconds_per_epoch"] = row["fit_seconds"] / row["epochs"] if timed else None
-    return rows
-
-
-def _shared_overrides(overrides: list[list[str]]) -> set[str]:
-    if len(overrides) < 2:
-        return set()
-    counts = Counter(o for job in overrides for o in set(job))
-    return {o for o, count in counts.items() if count == len(overrides)}
-
-
-def _load_config(job_dir: Path) -> DictConfig:
-    path = job_dir / ".hydra" / "config.yaml"
-    return OmegaConf.load(path) if path.is_file() else OmegaConf.create()
-
-
-def _load_metrics(job_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((job_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Finished jobs by test accuracy (then best val accuracy), best first; failed jobs after them."""
-    return sorted(rows, key=lambda r: (r["status"] != "ok", -(r["test_acc"] or 0.0), -(r["best_val_acc"] or 0.0)))
-
-
-def render_markdown(sweep_dir: Path, rows: list[dict[str, Any]], figure: Path | None) -> str:
+def render_markdown(
+    sweep_dir: Path, rows: list[dict[str, Any]], figure: Path | None, metric: str = DEFAULT_METRIC
+) -> str:
     ok = [r for r in rows if r["status"] == "ok"]
     lines = [f"# Strategy report: {sweep_dir.name}", ""]
     lines.append(f"{len(rows)} job(s) in `{sweep_dir}`: {len(ok)} finished, {len(rows) - len(ok)} failed.")
-    shared = _shared_overrides([r["overrides"].split() for r in rows])
+    shared = shared_overrides([r["overrides"].split() for r in rows])
     if shared:
         lines.append(f"Common to all jobs: `{' '.join(sorted(shared))}`.")
-    ranked = _ranked(rows)
+    lines.append(
+        f"Jobs are ranked and selected by their best validation {metric}; test figures are shown for every job "
+        "but never used to choose."
+    )
+    order = ranked(rows, metric)
+    warning = small_test_warning(ok)
+    if warning:
+        lines += ["", f"> **Warning:** {warning}"]
     if ok:
-        best = ranked[0]
-        lines.append("")
-        lines.append(
-            f"**Best: `{best['label']}`** (job {best['job']}): test accuracy {_pct(best['test_acc'])}, "
-            f"best val accuracy {_pct(best['best_val_acc'])}."
-        )
+        best = order[0]
+        lines += [
+            "",
+            f"**Selected on validation: `{best['label']}`** (job {best['job']}): best validation {metric} "
+            f"{_value(best['selection'])}; test accuracy {_test_acc(best)}.",
+        ]
     lines += [
         "",
-        "| rank | job | overrides | strategy | backbone | best val acc | test acc | test F1 | epochs to best "
-        "| epochs | s/epoch | fit time | trainable params |",
+        f"| rank | job | overrides | strategy | backbone | best {metric} | test acc [95% CI] (n) | test F1 [95% CI] "
+        "| epochs to best | epochs | s/epoch | fit time | trainable params |",
         "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for rank, row in enumerate(ranked, start=1):
+    for rank, row in enumerate(order, start=1):
         cells = [
             str(rank) if row["status"] == "ok" else "failed",
             row["job"],
             f"`{row['label']}`",
             row["strategy"] or "",
             row["backbone"] or "",
-            _pct(row["best_val_acc"]),
-            _pct(row["test_acc"]),
-            _pct(row["test_f1"]),
+            _value(row["selection"]),
+            _test_acc(row),
+            "" if row["test_f1"] is None else format_interval(row["test_f1"], row["test_f1_ci"]),
             "" if row["epochs_to_best"] is None else str(row["epochs_to_best"]),
             "" if row["epochs"] is None else str(row["epochs"]),
             "" if row["seconds_per_epoch"] is None else f"{row['seconds_per_epoch']:.1f} s",
@@ -126,19 +87,75 @@ def render_markdown(sweep_dir: Path, rows: list[dict[str, Any]], figure: Path | 
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if figure is not None:
-        lines += ["", f"![Test accuracy, validation curves and cost of each job]({figure.name})"]
-    lines += _per_class_table(ranked)
-    failed = [r for r in ranked if r["status"] != "ok"]
+        lines += ["", f"![Accuracy, validation curves and cost of each job]({figure.name})"]
+    lines += _groups_table(rows)
+    if len(ok) > 1:
+        lines += _paired_lines(sweep_dir, order[0], [r for r in order[1:] if r["status"] == "ok"])
+    lines += optuna_section(sweep_dir, rows, order[0] if ok else None)
+    lines += _per_class_table(order)
+    failed = [r for r in order if r["status"] != "ok"]
     if failed:
         lines += ["", "## Failed jobs", ""]
         lines += [f"- job {r['job']} `{r['label']}`: {r['error'] or 'no metrics.json'}" for r in failed]
     lines += [
         "",
-        "Accuracies are top-1 on the sweep's shared split; F1 is macro over classes. "
+        "Accuracies are top-1 on each job's test split; F1 is macro over classes. Intervals are 95 %: Wilson for "
+        "accuracy, a seeded bootstrap over the test images for F1. "
         f"Regenerate with `python -m transferlab.report {sweep_dir}`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _test_acc(row: dict[str, Any]) -> str:
+    if row["test_acc"] is None:
+        return ""
+    return format_interval(row["test_acc"], row["test_acc_ci"], row["test_n"])
+
+
+def _value(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _groups_table(rows: list[dict[str, Any]]) -> list[str]:
+    groups = group_repeats(rows)
+    if groups is None:
+        return []
+    lines = [
+        "",
+        "## Repeated runs (folds and seeds)",
+        "",
+        "Jobs that differ only in `data.fold`, `seed` or `data.split_seed` are one configuration measured several "
+        "times; ranked by mean validation.",
+        "",
+        "| rank | configuration | n | failed | best val (mean ± std) | test acc (mean ± std) | mean fit time |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for rank, group in enumerate(groups, start=1):
+        lines.append(
+            f"| {rank} | `{group['group']}` | {group['n']} | {group['failed']} | "
+            f"{_mean_std(group['val_mean'], group['val_std'])} | {_mean_std(group['test_mean'], group['test_std'])} "
+            f"| {_seconds(group['fit_mean'])} |"
+        )
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f} s"
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return ""
+    return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
+
+
+def _paired_lines(sweep_dir: Path, selected: dict[str, Any], others: list[dict[str, Any]]) -> list[str]:
+    lines = ["", f"## Is the selected job really better? (paired tests against job {selected['job']})", ""]
+    for row, result in paired_tests(sweep_dir, selected, others):
+        text = result if isinstance(result, str) else result.sentence(f"job {selected['job']}", f"job {row['job']}")
+        lines.append(f"- vs job {row['job']} `{row['label']}`: {text}.")
+    return lines
 
 
 def _per_class_table(ranked: list[dict[str, Any]]) -> list[str]:
@@ -158,26 +175,28 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f}%"
 
 
-def plot_report(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Test and best val accuracy per job, val accuracy per epoch, and test accuracy against fit time."""
-    ok = _ranked([r for r in rows if r["status"] == "ok"])
+def plot_report(rows: list[dict[str, Any]], path: Path, metric: str = DEFAULT_METRIC) -> Path | None:
+    """Best val and test accuracy per job (in selection order), val accuracy per epoch, test accuracy against fit
+    time."""
+    ok = ranked([r for r in rows if r["status"] == "ok"], metric)
     if not ok:
         return None
+    labels = _short_labels(ok)
     fig = Figure(figsize=(16, max(3.6, 0.45 * len(ok) + 1.5)), dpi=DPI, layout="constrained")
     bars, curves, cost = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
     positions = range(len(ok))[::-1]  # best at the top
     bars.barh([p + 0.2 for p in positions], [r["test_acc"] or 0 for r in ok], height=0.4, label="test")
     bars.barh([p - 0.2 for p in positions], [r["best_val_acc"] or 0 for r in ok], height=0.4, label="best val")
-    bars.set_yticks(list(positions), [_short(r["label"]) for r in ok], fontsize="small")
+    bars.set_yticks(list(positions), [labels[r["job"]] for r in ok], fontsize="small")
     bars.set_xlim(0, 1)
     bars.set_xlabel("accuracy")
-    bars.set_title("Accuracy per job")
+    bars.set_title(f"Accuracy per job (ordered by best {metric})")
     bars.legend(fontsize="small", loc="lower right")
     for row in ok:
         points = sorted(row["val_acc"].items())
         if points:
             epochs, values = zip(*points, strict=True)
-            curves.plot(epochs, values, marker="o", markersize=3, label=_short(row["label"]))
+            curves.plot(epochs, values, marker="o", markersize=3, label=labels[row["job"]])
     curves.set_xlabel("epoch")
     curves.set_ylabel("val accuracy")
     curves.set_title("Validation accuracy per epoch")
@@ -198,28 +217,43 @@ def plot_report(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def _short(label: str, width: int = 40) -> str:
-    return label if len(label) <= width else label[: width - 1] + "…"
+def _short_labels(rows: list[dict[str, Any]], width: int = 40) -> dict[str, str]:
+    """Each job's label for the figure, shortened to `width` without ever making two jobs' labels identical."""
+    short = {r["job"]: r["label"] if len(r["label"]) <= width else r["label"][: width - 1] + "…" for r in rows}
+    if len(set(short.values())) < len(short) or any(len(r["label"]) > width for r in rows):
+        # Shortened labels can collide (overrides that differ only at their end): the job number tells them apart.
+        return {job: label if label.startswith("job ") else f"job {job}: {label}" for job, label in short.items()}
+    return short
 
 
-def write_report(sweep_dir: str | Path) -> Path:
-    """Writes ``<sweep_dir>/report.md`` and ``report.png`` and returns the Markdown file's path."""
+def write_report(sweep_dir: str | Path, metric: str = DEFAULT_METRIC) -> Path:
+    """Writes ``<sweep_dir>/report.md`` and ``report.png`` and returns the Markdown file's path.
+
+    `metric`: the validation metric jobs are ranked and selected by (``val/acc``, ``val/f1``, ``val/loss``, …).
+    """
     sweep_dir = Path(sweep_dir)
-    rows = collect_jobs(sweep_dir)
+    rows = collect_jobs(sweep_dir, metric)
     if not rows:
         raise FileNotFoundError(
             f"{sweep_dir} holds no job folders (subfolders with .hydra/overrides.yaml): pass the hydra.sweep.dir "
             "of a multirun"
         )
-    figure = plot_report(rows, sweep_dir / FIGURE_FILE)
-    return atomic_write_text(sweep_dir / REPORT_FILE, render_markdown(sweep_dir, rows, figure))
+    figure = plot_report(rows, sweep_dir / FIGURE_FILE, metric)
+    return atomic_write_text(sweep_dir / REPORT_FILE, render_markdown(sweep_dir, rows, figure, metric))
 
 
 class ReportCallback(Callback):
-    """Writes report.md and report.png into the sweep folder when a Hydra multirun ends."""
+    """Writes report.md and report.png into the sweep folder when a Hydra multirun ends.
+
+    ``metric`` (``hydra.callbacks.report.metric``): the validation metric the jobs are ranked by.
+    """
+
+    def __init__(self, metric: str = DEFAULT_METRIC) -> None:
+        check_metric(metric)
+        self.metric = metric
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        path = write_report(config.hydra.sweep.dir)
+        path = write_report(config.hydra.sweep.dir, self.metric)
         log.info("Strategy report written to %s", path)
 
 
@@ -229,10 +263,15 @@ def main(argv: list[str] | None = None) -> None:
         description="Write report.md and report.png comparing the jobs of a Hydra sweep folder.",
     )
     parser.add_argument("sweep_dir", type=Path, help="the hydra.sweep.dir of a multirun")
+    parser.add_argument(
+        "--metric",
+        default=DEFAULT_METRIC,
+        help="the validation metric to rank and select jobs by (default: %(default)s; e.g. val/f1, val/loss)",
+    )
     args = parser.parse_args(argv)
     try:
-        path = write_report(args.sweep_dir)
-    except FileNotFoundError as e:
+        path = write_report(args.sweep_dir, args.metric)
+    except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
     figure = path.with_name(FIGURE_FILE)
     print(f"Wrote {path}" + (f" and {figure}" if figure.is_file() else ""))

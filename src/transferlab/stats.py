@@ -119,3 +119,14 @@ def format_interval(value: float, interval: Sequence[float] | None, n: int | Non
     if interval is not None:
         text += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
     return text + (f" (n={n})" if n is not None else "")
+
+
+def test_intervals(targets: Sequence[int], predictions: Sequence[int], num_classes: int, *, seed: int) -> dict:
+    """What ``metrics.json`` records of a test split's uncertainty: ``test_n``, ``test_acc_ci``, ``test_f1_ci``."""
+    targets, predictions = np.asarray(targets), np.asarray(predictions)
+    n = len(targets)
+    return {
+        "test_n": n,
+        "test_acc_ci": list(accuracy_interval(int((targets == predictions).sum()), n)) if n else None,
+        "test_f1_ci": list(macro_f1_interval(targets, predictions, num_classes, seed=seed)) if n > 1 else None,
+    }

@@ -1,4 +1,5 @@
-"""Owns the summary of a Hydra multirun: one row per job from its metrics.json, in summary.csv and on screen.
+"""Owns the summary of a Hydra multirun: one row per job, ranked on validation, in summary.csv and on screen, and
+one row per configuration repeated over folds or seeds in summary_groups.csv (rules in ``comparison.py``).
 
 Runs as a Hydra callback when ``train.py -m ...`` ends, and as ``python -m transferlab.sweep <sweep_dir>`` to
 regenerate summary.csv for any sweep folder (e.g. one that was interrupted).
@@ -7,9 +8,7 @@ regenerate summary.csv for any sweep folder (e.g. one that was interrupted).
 import argparse
 import csv
 import io
-import json
 import logging
-import re
 import traceback
 from pathlib import Path
 from typing import Any
@@ -17,63 +16,34 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from transferlab.comparison import collect_jobs, group_repeats, ranked
 from transferlab.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-METRICS = ("best_val_acc", "test_acc", "epochs", "fit_seconds")
-COLUMNS = ("job", "overrides", "status", *METRICS, "error")
-
-
-def summarize_sweep(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """One row per job folder (a subfolder holding ``.hydra/overrides.yaml``), in job-number order.
-
-    Each row has the keys of `COLUMNS`: status is "ok" when the job wrote metrics.json, else "failed";
-    error is the first line of the job's error.txt ("" when none); metrics missing from metrics.json are None.
-    """
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise FileNotFoundError(
-            f"sweep folder {str(sweep_dir)!r} does not exist: pass the hydra.sweep.dir of a multirun."
-        )
-    job_dirs = [p for p in sweep_dir.iterdir() if (p / ".hydra" / "overrides.yaml").is_file()]
-    return [_summarize_job(p) for p in sorted(job_dirs, key=lambda p: _natural_key(p.name))]
-
-
-def _natural_key(name: str) -> list[int | str]:
-    # Odd positions of the split are the digit runs, so "2" < "10" and "2_lr=0.1" < "10_lr=0.1".
-    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name))]
-
-
-def _summarize_job(job_dir: Path) -> dict[str, Any]:
-    overrides = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"), resolve=False)
-    row: dict[str, Any] = {
-        "job": job_dir.name,
-        "overrides": " ".join(str(o) for o in overrides or []),
-        "status": "failed",
-        **dict.fromkeys(METRICS),
-        "error": "",
-    }
-    error_file = job_dir / "error.txt"
-    if error_file.is_file():
-        lines = error_file.read_text(encoding="utf-8", errors="replace").splitlines()
-        row["error"] = lines[0].strip() if lines else ""
-    metrics_file = job_dir / "metrics.json"
-    if metrics_file.is_file():
-        # One unreadable file must not cost the summary of the whole sweep.
-        try:
-            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-        except ValueError as e:
-            row["error"] = row["error"] or f"metrics.json unreadable: {e}"
-        else:
-            row["status"] = "ok"
-            row.update({key: metrics.get(key) for key in METRICS})
-    return row
+COLUMNS = (
+    "rank",
+    "job",
+    "overrides",
+    "status",
+    "best_val_acc",
+    "test_acc",
+    "test_acc_low",
+    "test_acc_high",
+    "test_n",
+    "epochs",
+    "fit_seconds",
+    "group",
+    "error",
+)
+GROUP_COLUMNS = ("rank", "group", "n", "failed", "val_mean", "val_std", "test_mean", "test_std", "fit_mean")
+SUMMARY_FILE = "summary.csv"
+GROUPS_FILE = "summary_groups.csv"
 
 
 def record_failure(output_dir: str | Path, error: BaseException) -> bool:
@@ -91,23 +61,41 @@ def record_failure(output_dir: str | Path, error: BaseException) -> bool:
     return multirun
 
 
+def summary_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """The jobs of a sweep folder, ranked on validation (``comparison.ranked``), with the `COLUMNS` keys."""
+    rows = ranked(collect_jobs(sweep_dir))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank if row["status"] == "ok" else ""
+        row["test_acc_low"], row["test_acc_high"] = row["test_acc_ci"] or (None, None)
+    return rows
+
+
 def write_summary_csv(sweep_dir: str | Path, rows: list[dict[str, Any]]) -> Path:
-    """Writes ``<sweep_dir>/summary.csv`` atomically (missing values as empty cells) and returns its path."""
+    """Writes ``<sweep_dir>/summary.csv`` atomically (missing values as empty cells) and returns its path; and
+    ``summary_groups.csv`` when some configuration was repeated over folds or seeds."""
+    groups = group_repeats(rows)
+    if groups is not None:
+        _write_csv(Path(sweep_dir) / GROUPS_FILE, GROUP_COLUMNS, [{"rank": i, **g} for i, g in enumerate(groups, 1)])
+    return _write_csv(Path(sweep_dir) / SUMMARY_FILE, COLUMNS, rows)
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    path = Path(sweep_dir) / "summary.csv"
-    atomic_write_text(path, buffer.getvalue())
-    return path
+    return atomic_write_text(path, buffer.getvalue())
 
 
 def print_summary(rows: list[dict[str, Any]], console: Console | None = None) -> None:
-    """Prints the rows as a table, accuracies as percentages and a failed job's error under its overrides."""
-    table = Table(title="Sweep summary")
+    """Prints the ranked rows as a table, accuracies as percentages and a failed job's error under its overrides;
+    then the repeated configurations, if any."""
+    console = console or Console()
+    table = Table(title="Sweep summary (ranked by best val acc; test is shown, never used to choose)")
+    table.add_column("rank", justify="right")
     table.add_column("job")
     table.add_column("status")
-    for header in ("best val acc", "test acc", "epochs", "fit time"):
+    for header in ("best val acc", "test acc [95% CI]", "epochs", "fit time"):
         table.add_column(header, justify="right", no_wrap=True)
     # Fold rather than truncate: in an 80-column log file the overrides are what tells the jobs apart.
     table.add_column("overrides", overflow="fold", ratio=1)
@@ -116,16 +104,39 @@ def print_summary(rows: list[dict[str, Any]], console: Console | None = None) ->
         overrides = Text(row["overrides"])
         if row["error"]:
             overrides.append(f"\n{row['error']}", style="red")
+        ci = row.get("test_acc_ci")
         table.add_row(
+            str(row.get("rank", "")),
             Text(row["job"]),
             Text(row["status"], style="green" if row["status"] == "ok" else "red"),
             _percent(row["best_val_acc"]),
-            _percent(row["test_acc"]),
+            Text(_percent(row["test_acc"]) + (f" [{_percent(ci[0])}, {_percent(ci[1])}]" if ci else "")),
             "" if row["epochs"] is None else str(row["epochs"]),
             "" if row["fit_seconds"] is None else f"{row['fit_seconds']:.0f} s",
             overrides,
         )
-    (console or Console()).print(table)
+    console.print(table)
+    groups = group_repeats(rows)
+    if groups:
+        grouped = Table(title="Repeated configurations (folds, seeds): mean ± std, ranked by mean val acc")
+        for header in ("rank", "configuration", "n", "failed", "best val acc", "test acc"):
+            grouped.add_column(header, justify="left" if header == "configuration" else "right")
+        for rank, group in enumerate(groups, start=1):
+            grouped.add_row(
+                str(rank),
+                Text(group["group"]),
+                str(group["n"]),
+                str(group["failed"]),
+                _mean_std(group["val_mean"], group["val_std"]),
+                _mean_std(group["test_mean"], group["test_std"]),
+            )
+        console.print(grouped)
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return ""
+    return _percent(mean) + ("" if std is None else f" ± {100 * std:.1f}")
 
 
 def _percent(value: float | None) -> str:
@@ -133,7 +144,7 @@ def _percent(value: float | None) -> str:
 
 
 def _summarize_to(sweep_dir: str | Path) -> Path:
-    rows = summarize_sweep(sweep_dir)
+    rows = summary_rows(sweep_dir)
     path = write_summary_csv(sweep_dir, rows)
     print_summary(rows)
     log.info("Sweep summary of %d job(s) written to %s", len(rows), path)
