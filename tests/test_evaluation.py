@@ -169,3 +169,19 @@ def test_find_checkpoint_best_last_or_a_path(trained, tmp_path: Path) -> None:
         find_checkpoint(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"ckpt=nope\.ckpt: no such checkpoint file"):
         find_checkpoint(run_dir, "nope.ckpt")
+
+
+def test_worst_predictions_are_labelled_with_their_sort_key(trained, shapes_root, monkeypatch, tmp_path) -> None:
+    from transferlab import evaluation
+    from transferlab.inference import load_classifier
+
+    run_dir, _ = trained
+    model = load_classifier(find_checkpoint(run_dir))
+    paths = [next((shapes_root / "circle").iterdir())] * 3
+    probs = torch.tensor([[0.1, 0.7, 0.1, 0.05, 0.05], [0.6, 0.1, 0.1, 0.1, 0.1], [0.02, 0.9, 0.04, 0.02, 0.02]])
+    targets = torch.tensor([0, 0, 0])
+    drawn = {}
+    monkeypatch.setattr(evaluation, "plot_image_grid", lambda images, titles, path, **kw: drawn.setdefault("t", titles))
+    evaluation.plot_worst_predictions(model, paths, probs, targets, tmp_path, 2)
+    # Sorted by the true class's probability (0.02, then 0.10), and labelled with it, not with the winner's.
+    assert drawn["t"] == ["circle → ellipse\np(true)=0.02", "circle → ellipse\np(true)=0.10"]

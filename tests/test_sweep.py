@@ -155,3 +155,15 @@ def test_repeats_over_folds_are_grouped_with_mean_and_std(tmp_path):
     assert float(groups[1]["val_std"]) == pytest.approx(0.0707107, abs=1e-6)  # sample std of 0.6, 0.7
     assert float(groups[1]["fit_mean"]) == pytest.approx(15.0)
     assert groups[0]["val_std"] == ""  # one finished repeat has no spread
+
+
+def test_a_sweep_with_a_failed_job_exits_non_zero_naming_it(sweep_dir, caplog):
+    from transferlab.sweep import ExitStatusCallback
+
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}})
+    with pytest.raises(SystemExit) as exit_:
+        ExitStatusCallback().on_multirun_end(config=config)
+    assert exit_.value.code == 1
+    assert "1 job(s) of the sweep" in caplog.text and "job 1 (strategy=scratch): CUDA out of memory" in caplog.text
+    (sweep_dir / "1").rename(sweep_dir.parent / "moved")  # only finished jobs left
+    ExitStatusCallback().on_multirun_end(config=config)  # returns: exit 0

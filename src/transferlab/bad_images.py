@@ -11,8 +11,6 @@ policy there: skipped from its batch, or an error naming it.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,7 +19,7 @@ from typing import Any, NamedTuple
 
 from torch.utils.data import DataLoader, default_collate
 
-from transferlab.files import atomic_write_text
+from transferlab.files import atomic_write_csv, read_csv_rows
 from transferlab.images import check_image
 
 log = logging.getLogger(__name__)
@@ -29,6 +27,8 @@ log = logging.getLogger(__name__)
 POLICIES = ("skip", "error")
 VERIFY_LEVELS = ("auto", "none", "header", "full")
 SKIPPED_FILE = "skipped_images.csv"
+BAD_IMAGES_FILE = "bad_images.csv"  # bad_images=error: every bad file, when too many to name in the message
+LISTED_IN_MESSAGE = 50
 SKIPPED_HEADER = ("path", "reason")
 
 
@@ -60,8 +60,14 @@ def find_bad_images(root: Path, paths: Iterable[str], *, full: bool) -> dict[str
     return dict(sorted(bad.items()))
 
 
-def bad_images_error(root: Path, bad: Mapping[str, str]) -> ValueError:
-    listing = "\n".join(f"  {path}: {reason}" for path, reason in bad.items())
+def bad_images_error(root: Path, bad: Mapping[str, str], listing_file: Path | None = None) -> ValueError:
+    """The error of ``bad_images=error``: every bad file named, or the first `LISTED_IN_MESSAGE` and the rest in
+    `listing_file` (``bad_images.csv`` in the run dir), so that no bad file goes unnamed."""
+    shown = dict(list(bad.items())[:LISTED_IN_MESSAGE]) if listing_file is not None else bad
+    listing = "\n".join(f"  {path}: {reason}" for path, reason in shown.items())
+    if len(shown) < len(bad):
+        atomic_write_csv(listing_file, SKIPPED_HEADER, sorted(bad.items()))
+        listing += f"\n  … and {len(bad) - len(shown)} more: all {len(bad)} are listed in {listing_file}"
     return ValueError(
         f"{len(bad)} file(s) under data.root {str(root)!r} cannot be read as images:\n{listing}\n"
         "Fix or remove them, or set data.bad_images=skip to train without them "
@@ -72,20 +78,13 @@ def bad_images_error(root: Path, bad: Mapping[str, str]) -> ValueError:
 def read_skipped_csv(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    # surrogateescape: file names that are not valid UTF-8 (legal on Linux) round-trip byte for byte.
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as file:
-        rows = list(csv.reader(file))
-    return {row[0]: row[1] for row in rows[1:] if len(row) == 2}
+    return {row["path"]: row["reason"] for row in read_csv_rows(path)}
 
 
 def write_skipped_csv(path: Path, skipped: Mapping[str, str]) -> None:
     """Writes ``path,reason`` rows atomically, keeping the rows a previous attempt of this run found."""
     merged = {**read_skipped_csv(path), **skipped}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SKIPPED_HEADER)
-    writer.writerows(sorted(merged.items()))
-    atomic_write_text(path, buffer.getvalue(), errors="surrogateescape")
+    atomic_write_csv(path, SKIPPED_HEADER, sorted(merged.items()))
 
 
 def collate_readable(batch: list[Any]) -> tuple[Any, list[Unreadable]]:

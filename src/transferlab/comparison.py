@@ -14,7 +14,6 @@ The rules a careful reviewer asks for, stated once here and used by the report a
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -24,6 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from transferlab.files import read_csv_rows
 from transferlab.plots import read_epoch_logs
 from transferlab.stats import McNemar, few_images_warning, mcnemar
 
@@ -211,8 +211,7 @@ def read_correctness(job_dir: Path) -> dict[str, bool] | None:
     path = job_dir / PREDICTIONS_FILE
     if not path.is_file():
         return None
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as file:
-        return {row["path"]: row["correct"] == "1" for row in csv.DictReader(file)}
+    return {row["path"]: row["correct"] == "1" for row in read_csv_rows(path)}
 
 
 def paired_tests(sweep_dir: Path, selected: dict[str, Any], others: list[dict[str, Any]]) -> list[tuple[dict, Any]]:

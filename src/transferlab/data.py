@@ -20,6 +20,7 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from transferlab.bad_images import (
+    BAD_IMAGES_FILE,
     SkippingDataLoader,
     Unreadable,
     bad_images_error,
@@ -245,6 +246,7 @@ class FolderDataModule(LightningDataModule):
             exclude=self._find_bad_images,
             folds=self.folds,
             fold=self.fold,
+            on_missing=self._on_missing,
         )
         if not len(self.samples.part("val")):
             raise ValueError(
@@ -291,10 +293,20 @@ class FolderDataModule(LightningDataModule):
             return self.found
         table, missing = read_labels(self.labels_file, self.root)
         if missing and self.bad_images == "error":
-            raise bad_images_error(self.root, missing)
+            raise bad_images_error(self.root, missing, self._listing_file())
         self._record_skipped(missing)
         self.found = table.select(np.fromiter((p not in missing for p in table.paths), dtype=bool, count=len(table)))
         return self.found
+
+    def _on_missing(self, missing: dict[str, str]) -> None:
+        """Files of a saved split (resume, data.splits_file) deleted since: ``data.bad_images`` decides."""
+        if self.bad_images == "error":
+            raise bad_images_error(self.root, missing, self._listing_file())
+        self._record_skipped(missing)
+
+    def _listing_file(self) -> Path | None:
+        """Where ``bad_images=error`` lists every bad file when there are too many for its message."""
+        return None if self.skipped_file is None else self.skipped_file.with_name(BAD_IMAGES_FILE)
 
     def _find_bad_images(self, paths: list[str]) -> list[str]:
         """The paths to leave out of the split: unreadable files under ``bad_images=skip``; raises under ``error``."""
@@ -302,7 +314,7 @@ class FolderDataModule(LightningDataModule):
             return []
         bad = find_bad_images(self.root, paths, full=self.verify == "full")
         if bad and self.bad_images == "error":
-            raise bad_images_error(self.root, bad)
+            raise bad_images_error(self.root, bad, self._listing_file())
         self._record_skipped(bad)
         return list(bad)
 

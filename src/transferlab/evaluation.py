@@ -6,8 +6,6 @@ a labelled folder), the metrics (torchmetrics), the files eval writes, and the p
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import random
 from collections.abc import Sequence
@@ -28,10 +26,12 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from transferlab.files import atomic_write_json, atomic_write_text
+from transferlab.bad_images import BAD_IMAGES_FILE, SKIPPED_FILE, bad_images_error, resolve_verify, write_skipped_csv
+from transferlab.files import atomic_write_csv, atomic_write_json
 from transferlab.images import read_rgb
 from transferlab.inference import (
     PLAIN,
+    Predictions,
     check_tta,
     checkpoint_file,
     load_classifier,
@@ -50,7 +50,8 @@ from transferlab.plots import (
     plot_learning_curves,
     read_epoch_logs,
 )
-from transferlab.splits import SPLITS, SampleTable, read_splits_csv
+from transferlab.resolvers import eval_split
+from transferlab.splits import SPLITS, SampleTable, missing_files, read_splits_csv
 from transferlab.transforms import build_train_transform
 
 log = logging.getLogger(__name__)
@@ -66,17 +67,6 @@ class LabelledImages:
     root: Path
     paths: list[str]  # relative to root
     labels: list[str]  # class names
-
-
-def eval_split(split: str | None, data_root: str | Path | None) -> str:
-    """eval's ``split`` when it is left out: ``all`` (every image) of a folder given as ``data.root``, else ``test``.
-
-    The config names eval's output folder ``eval/<this>`` with it, as ``${transferlab.eval_split:…}``.
-    """
-    return split or ("all" if data_root else "test")
-
-
-OmegaConf.register_new_resolver("transferlab.eval_split", eval_split, replace=True)
 
 
 def run_data_root(run_dir: Path) -> Path:
@@ -183,6 +173,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{images.root} has classes {unknown} that {ckpt_path} was not trained on ({model.class_names}): "
             "evaluate on a folder (data.root=) whose class folders are among the model's classes"
         )
+    bad_images = cfg.data.get("bad_images", "skip")
+    resolve_verify(bad_images, "auto")  # checks the policy's name
+    missing = missing_files(images.root, images.paths)
+    if missing and bad_images == "error":
+        raise bad_images_error(images.root, missing, output_dir / BAD_IMAGES_FILE)
     predictions = predict_files(
         model,
         [images.root / p for p in images.paths],
@@ -194,6 +189,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     if not predictions.paths:
         raise ValueError(f"none of the {len(images.paths)} {split} images under {images.root} could be read")
+    if predictions.unreadable:
+        unreadable = {str(p.relative_to(images.root)): "unreadable" for p in predictions.unreadable}
+        unreadable |= {path: reason for path, reason in missing.items() if path in unreadable}
+        if bad_images == "error":
+            raise bad_images_error(images.root, unreadable, output_dir / BAD_IMAGES_FILE)
+        write_skipped_csv(output_dir / SKIPPED_FILE, unreadable)
+        log.warning(
+            "%d of the %d images could not be read and were left out (data.bad_images=skip), listed in %s: %s",
+            len(unreadable),
+            len(images.paths),
+            output_dir / SKIPPED_FILE,
+            ", ".join(list(unreadable)[:10]),
+        )
     label_of = dict(zip((images.root / p for p in images.paths), images.labels, strict=True))
     class_index = {name: i for i, name in enumerate(model.class_names)}
     targets = torch.tensor([class_index[label_of[p]] for p in predictions.paths])
@@ -268,29 +276,25 @@ def unfreeze_epoch(model: ImageClassifier) -> int | None:
 
 
 def write_per_class_csv(path: Path, per_class: dict[str, dict[str, float]]) -> Path:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["class", "precision", "recall", "f1", "support"])
-    for name, row in per_class.items():
-        writer.writerow([name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", row["support"]])
-    return atomic_write_text(path, buffer.getvalue())
+    rows = [
+        [name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", row["support"]]
+        for name, row in per_class.items()
+    ]
+    return atomic_write_csv(path, ["class", "precision", "recall", "f1", "support"], rows)
 
 
 def write_predictions_csv(
     path: Path, paths: Sequence[str], probs: torch.Tensor, targets: torch.Tensor, class_names: Sequence[str]
 ) -> Path:
     """One row per image: path, true class, predicted class, its probability, the true class's probability."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "true", "predicted", "probability", "true_probability", "correct"])
     confidence, predicted = probs.max(dim=1)
     true_prob = probs.gather(1, targets[:, None])[:, 0]
+    rows = []
     for i, image in enumerate(paths):
         p, t = int(predicted[i]), int(targets[i])
-        writer.writerow(
-            [image, class_names[t], class_names[p], f"{confidence[i]:.4f}", f"{true_prob[i]:.4f}", int(p == t)]
-        )
-    return atomic_write_text(path, buffer.getvalue())
+        rows.append([image, class_names[t], class_names[p], f"{confidence[i]:.4f}", f"{true_prob[i]:.4f}", int(p == t)])
+    header = ["path", "true", "predicted", "probability", "true_probability", "correct"]
+    return atomic_write_csv(path, header, rows)
 
 
 def plot_worst_predictions(
@@ -306,9 +310,8 @@ def plot_worst_predictions(
         return None
     true_prob = probs.gather(1, targets[:, None])[:, 0]
     order = true_prob.argsort()[:count].tolist()
-    return _prediction_grid(
-        model, paths, probs, targets, order, plots_dir / "worst_predictions.png", "Lowest probability for the truth"
-    )
+    title = "Lowest probability for the truth"
+    return _prediction_grid(model, paths, probs, targets, order, plots_dir / "worst_predictions.png", title, true=True)
 
 
 def plot_prediction_samples(
@@ -334,14 +337,19 @@ def _prediction_grid(
     order: list[int],
     path: Path,
     title: str,
+    *,
+    true: bool = False,
 ) -> Path:
+    """Each image titled ``true → predicted`` and a probability: of the true class with ``true`` (the sort key of
+    the worst predictions), else of the predicted class."""
     names = model.class_names
     images, titles, colours = [], [], []
     for i in order:
         predicted = int(probs[i].argmax())
         truth = int(targets[i])
         images.append(preprocessed_image(model, paths[i]).permute(1, 2, 0).numpy())  # uint8 CHW -> HxWx3
-        titles.append(f"{names[truth]} → {names[predicted]}\np={probs[i, predicted]:.2f}")
+        shown = f"p(true)={probs[i, truth]:.2f}" if true else f"p={probs[i, predicted]:.2f}"
+        titles.append(f"{names[truth]} → {names[predicted]}\n{shown}")
         colours.append(RIGHT if predicted == truth else WRONG)
     return plot_image_grid(images, titles, path, colours=colours, title=f"{title} (true → predicted)")
 
@@ -356,6 +364,7 @@ def write_run_plots(
     augment: dict[str, Any],
     worst: int,
     training_samples: int,
+    test_predictions: Predictions | None = None,
 ) -> list[Path]:
     """The end-of-training figures in ``<run_dir>/plots``: learning curves, test confusion matrix, the worst test
     predictions of ``model`` (the best checkpoint's weights), a sample of its test predictions (``samples.png``, as
@@ -372,7 +381,8 @@ def write_run_plots(
     test = samples.part("test")
     if (worst > 0 or training_samples > 0) and len(test):
         paths = [root / path for path in test.paths]
-        predictions = predict_files(model, paths)  # leaves unreadable files out
+        # The run's own test pass when given (run.py writes predictions.csv from it), else one here.
+        predictions = test_predictions or predict_files(model, paths)  # leaves unreadable files out
         label_of = dict(zip(paths, test.labels.tolist(), strict=True))
         targets = torch.tensor([label_of[p] for p in predictions.paths])
         found = (predictions.paths, predictions.probs, targets, plots)

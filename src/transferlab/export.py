@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime
 import torch
 from omegaconf import DictConfig
@@ -84,7 +85,14 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 
 def export_onnx(net: nn.Module, example: torch.Tensor, path: Path, *, opset: int | None) -> None:
-    """torch.export-based ONNX export, one self-contained file, batch dimension dynamic."""
+    """torch.export-based ONNX export, one self-contained file, batch dimension dynamic, at `opset` (None: the
+    exporter's default).
+
+    The exporter writes its own opset and converts down only where it can; for an opset it cannot reach it logs
+    a warning and keeps its own, so the file's opset is checked: an opset asked for and not written is an error.
+    """
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or opset < 1):
+        raise ValueError(f"opset={opset!r} must be a positive integer (an ONNX opset version), or null")
     torch.onnx.export(
         net,
         (example,),
@@ -97,6 +105,13 @@ def export_onnx(net: nn.Module, example: torch.Tensor, path: Path, *, opset: int
         dynamo=True,
         verbose=False,
     )
+    written = next(i.version for i in onnx.load(str(path), load_external_data=False).opset_import if i.domain == "")
+    if opset is not None and written != opset:
+        path.unlink(missing_ok=True)
+        raise ValueError(
+            f"opset={opset}: torch.onnx could not convert this model to opset {opset} and wrote opset {written}; "
+            f"pass opset={written} or later (or leave opset=null for {written})"
+        )
 
 
 def run_onnx(path: Path, images: torch.Tensor) -> np.ndarray:

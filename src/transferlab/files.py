@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -86,3 +88,23 @@ def read_json_or_none(path: str | os.PathLike) -> Any:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def atomic_write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write a CSV file atomically; every file name the file system allows round-trips through it.
+
+    Rows end in CRLF (RFC 4180, Python's csv default): a field holding a carriage return or a line feed is then
+    quoted (with "\\n" endings, Python's csv leaves a lone "\\r" unquoted and readers break the row there).
+    ``surrogateescape`` writes names that are not valid UTF-8 back as their original bytes. None is an empty cell.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return atomic_write_text(path, buffer.getvalue(), errors="surrogateescape")
+
+
+def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a CSV file written by :func:`atomic_write_csv`, as dicts keyed by its header."""
+    with Path(path).open(newline="", encoding="utf-8", errors="surrogateescape") as file:
+        return list(csv.DictReader(file))

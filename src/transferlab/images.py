@@ -24,8 +24,59 @@ IMAGE_SUFFIXES: tuple[str, ...] = _BY_FREQUENCY + tuple(ext.upper() for ext in _
 # Modes whose alpha channel is composited away; palette images join them when they carry transparency.
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+# The formats opened, by Pillow's name: photos and scans. Anything else is refused before a format plugin reads
+# it: PostScript/EPS (which Pillow hands to the Ghostscript interpreter), PDF, PSD, ICO, and the rest.
+FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")  # JPEG includes MPO (multi-picture phone JPEGs)
+# Longer side / shorter side above which an image is refused: resizing the shorter side of a 1 x 20,000 px strip
+# to a training size would ask for gigabytes (the file itself is a few hundred bytes, so no pixel limit sees it).
+# 100:1 keeps panoramas and line scans; at 224 px training an image then costs at most 256 x 25,600 x 3 = 20 MB.
+MAX_ASPECT_RATIO = 100
 # Pillow refuses an image of more than twice its MAX_IMAGE_PIXELS (a decompression bomb) and warns above it.
 PILLOW_MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+
+
+class RefusedImage(ValueError):
+    """A file that is, or may be, an image but is not opened: another format, a hazardous size, NaN pixels."""
+
+
+def _open(path: Path) -> Image.Image:
+    """Pillow's ``Image.open`` restricted to `FORMATS`, with the size checks of `_check_size`."""
+    Image.init()  # registers every plugin (once): Image.open(formats=...) looks each name up
+    try:
+        image = Image.open(path, formats=FORMATS)
+    except Image.UnidentifiedImageError:
+        detected = _detected_format(path)
+        if detected is None:
+            raise
+        raise RefusedImage(f"{detected} file: not one of the formats read ({', '.join(FORMATS)})") from None
+    try:
+        _check_size(*image.size)
+    except RefusedImage:
+        image.close()
+        raise
+    return image
+
+
+def _detected_format(path: Path) -> str | None:
+    """The format Pillow's plugins recognise from the file's first bytes (their ``accept`` tests, which only
+    compare bytes: no plugin parses the file), or None."""
+    with path.open("rb") as file:
+        prefix = file.read(64)
+    for name, (_, accept) in Image.OPEN.items():
+        with contextlib.suppress(Exception):
+            if name not in FORMATS and accept is not None and accept(prefix):
+                return name
+    return None
+
+
+def _check_size(width: int, height: int) -> None:
+    if width < 1 or height < 1:
+        raise RefusedImage(f"image size is {width}x{height}")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise RefusedImage(
+            f"image is {width}x{height} px, an aspect ratio over {MAX_ASPECT_RATIO}:1: resizing its shorter side "
+            "to the training size would need gigabytes of memory"
+        )
 
 
 def set_max_image_pixels(limit: int | None) -> None:
@@ -103,12 +154,10 @@ def check_image(path: str | Path, *, full: bool = False) -> str | None:
         if full:
             _decode(path)
             return None
-        with Image.open(path) as image:
-            width, height = image.size
+        with _open(path):
+            pass
     except Exception as err:  # see read_rgb for why every type counts
         return _reason(path, err)
-    if width < 1 or height < 1:
-        return f"image size is {width}x{height}"
     return None
 
 
@@ -117,7 +166,7 @@ def _decode(path: Path, min_side: int | None = None) -> np.ndarray:
     # phone photos are stored sideways with an orientation tag far more often than not) or
     # torchvision.io.decode_jpeg (as fast as Pillow on CPU here, see bench/loader.py, but JPEG only and without
     # draft mode, so the other formats would need a second path anyway).
-    with Image.open(path) as image:
+    with _open(path) as image:
         if min_side is not None and image.format == "JPEG" and min(image.size) >= 2 * min_side:
             # Before exif_transpose, which would decode; the request is symmetric, so rotation does not matter.
             scale = min_side / min(image.size)
@@ -134,6 +183,8 @@ def _reason(path: Path, err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror:
         return err.strerror
     text = str(err).split("\n")[0].strip()
+    if isinstance(err, RefusedImage):
+        return text
     if isinstance(err, Image.DecompressionBombError):
         limit = 2 * Image.MAX_IMAGE_PIXELS
         return f"DecompressionBombError: {text} Raise data.max_image_pixels (now {limit}) to read images this large."
@@ -178,7 +229,10 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
         # astype: skimage cannot scale big-endian ("I;16B") arrays; a no-op for native byte order.
         return gray2rgb(_scale_by_bit_depth(np.asarray(image).astype(np.uint16, copy=False)))
     if mode in ("I", "F"):
-        return gray2rgb(_stretch(np.asarray(image)))
+        values = np.asarray(image)
+        if not np.isfinite(values).all():
+            raise RefusedImage("floating-point image holds NaN or infinite values")
+        return gray2rgb(_stretch(values))
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info):
         # Composite onto black (premultiply) rather than drop alpha: the colour under a fully transparent
         # pixel is undefined and encoders leave anything there (often the removed background), so dropping

@@ -6,8 +6,6 @@ regenerate summary.csv for any sweep folder (e.g. one that was interrupted).
 """
 
 import argparse
-import csv
-import io
 import logging
 import traceback
 from pathlib import Path
@@ -21,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from transferlab.comparison import collect_jobs, group_repeats, ranked
-from transferlab.files import atomic_write_text
+from transferlab.comparison import collect_jobs, group_repeats, ranked, summarize_sweep
+from transferlab.files import atomic_write_csv, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +78,7 @@ def write_summary_csv(sweep_dir: str | Path, rows: list[dict[str, Any]]) -> Path
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return atomic_write_text(path, buffer.getvalue())
+    return atomic_write_csv(path, columns, ([row.get(column) for column in columns] for row in rows))
 
 
 def print_summary(rows: list[dict[str, Any]], console: Console | None = None) -> None:
@@ -157,6 +151,22 @@ class SummaryCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra passes the config object its launcher used, and caches ${now:...}, so this is the same folder.
         _summarize_to(config.hydra.sweep.dir)
+
+
+class ExitStatusCallback(Callback):
+    """Last of the multirun callbacks: a sweep in which some job failed exits non-zero, after every job has run
+    and the summary and report are written, naming each failed job and its error (its error.txt)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        failed = [row for row in summarize_sweep(sweep_dir) if row["status"] != "ok"]
+        if not failed:
+            return
+        lines = [f"{len(failed)} job(s) of the sweep in {sweep_dir} failed:"]
+        lines += [f"  job {row['job']} ({row['overrides']}): {row['error'] or 'no metrics.json'}" for row in failed]
+        lines.append(f"Each job's error.txt has the traceback; {SUMMARY_FILE} lists every job.")
+        log.error("\n".join(lines))
+        raise SystemExit(1)  # SystemExit, not an exception: Hydra would print a traceback of this callback
 
 
 def main(argv: list[str] | None = None) -> None:
