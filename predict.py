@@ -3,11 +3,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from transferlab.inference import predict
+import transferlab.resolvers  # noqa: F401  (first: the configs' resolvers; nothing heavy, so --help stays fast)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
+    from transferlab.inference import predict  # torch and Lightning: imported when the command runs, not for --help
+
     predict(cfg)
 
 

@@ -165,31 +165,60 @@ def test_multirun_three_strategies_writes_summary(tmp_path, env):
     assert len(splits) == 1, "the jobs of one sweep must share one train/val/test split"
 
 
-def test_ckpt_auto_resumes_and_skips_finished(tmp_path, env):
+def run_dir_state(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `run_dir` with its size and modification time: what a refused launch must leave alone."""
+    return {str(p.relative_to(run_dir)): (p.stat().st_size, p.stat().st_mtime_ns) for p in run_dir.rglob("*")}
+
+
+def test_resume_by_run_dir_alone_skips_refuses_and_trains_longer(tmp_path, env):
+    # The run starts with overrides (SHRINK, optimizer.lr); every later launch names only the run dir and ckpt_path.
     run_dir = tmp_path / "run"
-    args = [*SHRINK, f"hydra.run.dir={run_dir}"]
-    assert_succeeded(train(*args, env=env, cwd=tmp_path))
-    metrics_path = run_dir / "metrics.json"
-    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
-    finished = (metrics_path.stat().st_mtime_ns, metrics_path.read_bytes(), last_ckpt.stat().st_mtime_ns)
+    overrides = [*SHRINK, "optimizer.lr=0.002", "data.val_fraction=0.2", f"hydra.run.dir={run_dir}"]
+    first = train(*overrides, env=env, cwd=tmp_path)
+    assert_succeeded(first)
+    # stdout is a pipe here, as under SLURM or nohup: one line per epoch
+    epoch_line = r"epoch 1/1  train loss \d\.\d{4}  val loss \d\.\d{4} acc \d\.\d{4} f1 \d\.\d{4}  lr 0\.002  \d+\.\d s"
+    assert re.search(epoch_line, first.stdout), first.stdout[-2000:]
+    alone = [f"hydra.run.dir={run_dir}", "ckpt_path=auto"]
+    saved_config = (run_dir / ".hydra" / "config.yaml").read_bytes()
+    finished = run_dir_state(run_dir)
 
-    # The same command again: the run has finished, so it is skipped without training.
-    assert_succeeded(train(*args, "ckpt_path=auto", env=env, cwd=tmp_path))
-    assert (
-        metrics_path.stat().st_mtime_ns,
-        metrics_path.read_bytes(),
-        last_ckpt.stat().st_mtime_ns,
-    ) == finished
+    # Finished: skipped, with nothing rewritten (.hydra/ included); no Trainer is started.
+    assert_succeeded(train(*alone, env=env, cwd=tmp_path))
+    assert {k: v for k, v in run_dir_state(run_dir).items() if k != "train.log"} == {
+        k: v for k, v in finished.items() if k != "train.log"
+    }
     assert not (run_dir / "logs" / "version_1").exists(), "a skipped run must not start a Trainer"
+    skipped = run_dir_state(run_dir)
 
-    # Unfinished (no metrics.json) with a longer schedule: it resumes from last.ckpt and trains epoch 1 only.
-    metrics_path.unlink()
-    result = train(*args, "ckpt_path=auto", "trainer.max_epochs=2", env=env, cwd=tmp_path)
-    assert_succeeded(result)
-    assert re.search(r"(?i)resum\w* from \S*last\.ckpt", result.stdout + result.stderr), result.stdout[-2000:]
+    # Overrides that change what the run trains are refused, naming each key with both values, before anything in
+    # the run dir is written; the message comes first, without a traceback.
+    refused = train(*alone, "data.val_fraction=0.3", "model=resnet34", "data.num_workers=1", env=env, cwd=tmp_path)
+    assert_failed(refused)
+    assert "data.val_fraction: 0.2 in the run, 0.3 in this launch" in refused.stderr, refused.stderr[-STDERR_TAIL:]
+    assert "model.backbone: resnet18 in the run, resnet34 in this launch" in refused.stderr
+    assert "num_workers" not in refused.stderr.split("Leave them out")[0], "a harmless override is no conflict"
+    assert "Traceback" not in refused.stderr
+    assert run_dir_state(run_dir) == skipped
+
+    # Training longer: trainer.max_epochs raised, nothing else repeated. It resumes from last.ckpt with the saved
+    # config (lr 0.002, val_fraction 0.2), trains epoch 1 only, and the schedule, rebuilt for 2 epochs from where
+    # the 1-epoch cosine ended, runs it at half the peak rate instead of 0.
+    longer = train(*alone, "trainer.max_epochs=2", env=env, cwd=tmp_path)
+    assert_succeeded(longer)
+    assert re.search(r"(?i)resum\w* from \S*last\.ckpt", longer.stdout + longer.stderr), longer.stdout[-2000:]
+    assert (run_dir / ".hydra" / "config.yaml").read_bytes() == saved_config
+    resumed = (run_dir / ".hydra" / "resume-1" / "config.yaml").read_text()
+    assert "max_epochs: 2" in resumed and "lr: 0.002" in resumed and "val_fraction: 0.2" in resumed
     assert read_metrics(run_dir)["epochs"] == 2
     assert epochs_logged(run_dir, version=0) == {0}
     assert epochs_logged(run_dir, version=1) == {1}
+    with (run_dir / "logs" / "version_1" / "metrics.csv").open(newline="") as f:
+        head_lrs = [float(row["lr-AdamW/head"]) for row in csv.DictReader(f) if row.get("lr-AdamW/head")]
+    assert head_lrs and all(0.0009 < lr < 0.0011 for lr in head_lrs), head_lrs  # 0.002 x (1 + cos(pi/2)) / 2
+    assert "epoch 2/2" in longer.stdout
+    log = (run_dir / "train.log").read_text()
+    assert "epoch 1/1  train loss" in log and "epoch 2/2  train loss" in log
 
 
 def test_ddp_on_cpu_two_processes(tmp_path, env):

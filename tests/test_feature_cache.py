@@ -18,12 +18,12 @@ def count_backbone_images(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Batch sizes of every pass through the backbone (its layer1) of the networks built in this test."""
     sizes: list[int] = []
 
-    def build_network(*args, **kwargs):
-        net = backbones.build_network(*args, **kwargs)
-        net.layer1.register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
-        return net
+    def build_backbone(*args, **kwargs):
+        backbone = backbones.build_backbone(*args, **kwargs)
+        backbone.net.layer1.register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
+        return backbone
 
-    monkeypatch.setattr(transferlab.module, "build_network", build_network)
+    monkeypatch.setattr(transferlab.module, "build_backbone", build_backbone)
     return sizes
 
 
@@ -31,8 +31,9 @@ def test_cached_run_reads_each_split_once_and_trains_as_the_uncached_one(config,
     sizes = count_backbone_images(monkeypatch)
     common = ["strategy=feature_extraction", "augment=none", "plots.enabled=false", "trainer.max_epochs=2"]
     cached = run(config(*common, "data.cache_features=true", output_dir=tmp_path / "cached"))
-    # 75 images = 45 train + 15 val + 15 test, each through the backbone exactly once over 2 epochs and the test.
-    assert sum(sizes) == 75
+    # 75 images = 45 train + 15 val + 15 test, each through the backbone exactly once over 2 epochs and the test,
+    # plus the 15 test images once more: the prediction pass that writes the run's predictions.csv.
+    assert sum(sizes) == 75 + 15
     sizes.clear()
     uncached = run(config(*common, output_dir=tmp_path / "uncached"))
     assert sum(sizes) > 2 * 40  # the counter's control: uncached, every epoch reads the training images again

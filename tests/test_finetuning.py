@@ -8,12 +8,14 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
-from transferlab.backbones import stage_modules
-from transferlab.finetuning import Strategy, hold_frozen_batchnorm, set_trainable_stages
+from transferlab.backbone_weights import load_backbone_weights
+from transferlab.backbones import Backbone
+from transferlab.finetuning import Strategy, hold_frozen, set_trainable_stages
 from transferlab.module import ImageClassifier
 from transferlab.run import build_datamodule, build_model, build_trainer, validate
 
-ALL = {"stem", "layer1", "layer2", "layer3", "layer4", "head"}
+RESNET = ["stem", "layer1", "layer2", "layer3", "layer4"]
+ALL = {*RESNET, "head"}
 
 
 @pytest.mark.parametrize(
@@ -36,14 +38,16 @@ ALL = {"stem", "layer1", "layer2", "layer3", "layer4", "head"}
     ],
 )
 def test_trainable_stages(strategy: Strategy, epoch: int, expected: set[str]) -> None:
-    assert strategy.trainable_stages(epoch) == expected
+    assert strategy.trainable_stages(epoch, RESNET) == expected
 
 
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
         ({"name": "freeze"}, "strategy.name='freeze'"),
-        ({"name": "finetune", "unfreeze_from": "layer5"}, "strategy.unfreeze_from='layer5'"),
+        ({"name": "finetune", "unfreeze_from": 2}, "strategy.unfreeze_from=2"),
+        ({"name": "finetune", "freeze_layers": 1.5}, "strategy.freeze_layers=1.5"),
+        ({"name": "feature_extraction", "freeze_layers": 10}, "strategy=feature_extraction"),
         ({"name": "finetune", "backbone_lr_scale": 0}, "strategy.backbone_lr_scale=0"),
         ({"name": "finetune", "layer_decay": 1.5}, "strategy.layer_decay=1.5"),
         ({"name": "scratch", "freeze_epochs": 2}, "strategy=scratch"),
@@ -64,24 +68,23 @@ def test_frozen_batchnorm_stays_in_eval_mode_after_train() -> None:
     model = ImageClassifier(
         backbone="resnet18", class_names=["a", "b"], strategy={"name": "feature_extraction"}, optimizer={}
     )
-    set_trainable_stages(model.net, {"head"})
+    set_trainable_stages(model.backbone, {"head"})
     model.train()
     batchnorms = [m for m in model.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert batchnorms and not any(bn.training for bn in batchnorms)
     assert model.net.fc.training
-    set_trainable_stages(model.net, ALL)
+    set_trainable_stages(model.backbone, ALL)
     model.train()
     assert all(bn.training for bn in batchnorms)
     model.eval()
-    hold_frozen_batchnorm(model.net)
+    hold_frozen(model.backbone)
     assert not any(bn.training for bn in batchnorms)
 
 
-def snapshot(net: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    """Every parameter and BatchNorm buffer of every stage, copied."""
+def snapshot(backbone: Backbone) -> dict[str, dict[str, torch.Tensor]]:
+    """Every parameter and buffer of every stage, copied."""
     return {
-        stage: {f"{i}.{k}": v.detach().clone() for i, m in enumerate(modules) for k, v in m.state_dict().items()}
-        for stage, modules in stage_modules(net).items()
+        stage.name: {k: v.detach().clone() for k, v in stage.tensors().items()} for stage in backbone.stages_with_head()
     }
 
 
@@ -103,14 +106,14 @@ class EpochRecorder(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.trainable.append(
             {
-                s
-                for s, mods in stage_modules(pl_module.net).items()
-                if all(p.requires_grad for m in mods for p in m.parameters())
+                stage.name
+                for stage in pl_module.backbone.stages_with_head()
+                if all(p.requires_grad for p in stage.parameters())
             }
         )
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.states.append(snapshot(pl_module.net))
+        self.states.append(snapshot(pl_module.backbone))
 
 
 def train(cfg, tmp_path: Path) -> tuple[dict, EpochRecorder]:
@@ -118,10 +121,8 @@ def train(cfg, tmp_path: Path) -> tuple[dict, EpochRecorder]:
     strategy = validate(cfg)
     datamodule = build_datamodule(cfg, tmp_path, None)
     model = build_model(cfg, datamodule)
-    from transferlab.backbones import load_backbone_weights
-
-    load_backbone_weights(model.net, cfg.model.backbone, cfg.model.weights)
-    initial = snapshot(model.net)
+    load_backbone_weights(model.backbone, cfg.model.weights)
+    initial = snapshot(model.backbone)
     trainer = build_trainer(cfg, strategy)
     recorder = EpochRecorder()
     trainer.callbacks.append(recorder)

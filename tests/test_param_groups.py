@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transferlab.backbones import build_network
+from transferlab.backbones import build_backbone
 from transferlab.finetuning import Strategy
 from transferlab.module import ImageClassifier
 from transferlab.param_groups import build_param_groups
@@ -18,7 +18,7 @@ def lrs_by_name(groups: list[dict]) -> dict[str, float]:
 
 
 def test_finetune_groups_get_backbone_scale_and_layer_decay() -> None:
-    net = build_network("resnet18", num_classes=3)
+    net = build_backbone("resnet18", num_classes=3)
     strategy = Strategy(name="finetune", backbone_lr_scale=0.1, layer_decay=0.5)
     lrs = lrs_by_name(build_param_groups(net, strategy, lr=0.01))
     expected = {
@@ -35,14 +35,15 @@ def test_finetune_groups_get_backbone_scale_and_layer_decay() -> None:
 
 
 def test_scratch_trains_everything_at_one_rate() -> None:
-    net = build_network("resnet18", num_classes=3)
+    net = build_backbone("resnet18", num_classes=3)
     groups = build_param_groups(net, Strategy(name="scratch"), lr=0.05)
     assert {group["lr"] for group in groups} == {0.05}
 
 
 def test_every_parameter_in_exactly_one_group_and_no_decay_on_1d() -> None:
-    net = build_network("resnet18", num_classes=3, hidden_dim=16)
-    groups = build_param_groups(net, Strategy(name="finetune", backbone_lr_scale=0.1), lr=0.01)
+    backbone = build_backbone("resnet18", num_classes=3, hidden_dim=16)
+    net = backbone.net
+    groups = build_param_groups(backbone, Strategy(name="finetune", backbone_lr_scale=0.1), lr=0.01)
     grouped = [id(p) for group in groups for p in group["params"]]
     assert sorted(grouped) == sorted(id(p) for p in net.parameters())
     for group in groups:
@@ -74,6 +75,6 @@ def test_module_builds_the_configured_optimizer_with_named_groups() -> None:
 
 
 def test_non_positive_learning_rate_names_the_key() -> None:
-    net = build_network("resnet18", num_classes=3)
+    net = build_backbone("resnet18", num_classes=3)
     with pytest.raises(ValueError, match=r"optimizer.lr=-0.1"):
         build_param_groups(net, Strategy(name="scratch"), lr=-0.1)

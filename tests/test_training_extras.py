@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
+from transferlab.cli import ConfigError
 from transferlab.data import FolderDataModule
 from transferlab.mixing import build_batch_mixing
 from transferlab.module import ImageClassifier
@@ -96,6 +97,19 @@ def test_ema_validates_checkpoints_and_tests_the_averaged_weights(config, tmp_pa
 def test_ema_decay_error_names_the_key(config) -> None:
     with pytest.raises(ValueError, match=r"ema\.decay=1\.5"):
         run(config("ema.enabled=true", "ema.decay=1.5"))
+
+
+def test_fast_dev_run_is_refused_up_front_with_the_alternative(config, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"fast_dev_run.*\+trainer\.limit_train_batches=2"):
+        run(config("+trainer.fast_dev_run=true"))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_lr_find_cycles_a_small_training_set_until_it_has_its_steps(config, tmp_path: Path) -> None:
+    # 45 training images in batches of 8: 6 steps an epoch, 1 epoch; the finder wants 20 steps (fastai cycles too).
+    run(config("tune.lr_find=true", "tune.num_training=20", "trainer.max_epochs=1", "data.batch_size=8"))
+    found = json.loads((tmp_path / "run" / "lr_find.json").read_text())
+    assert len(found["lr"]) > 12 and found["lr"] == sorted(found["lr"])  # over 2 epochs' worth: it cycled
 
 
 def test_lr_find_sets_the_head_rate_and_the_backbone_keeps_its_scale(config, tmp_path: Path) -> None:

@@ -1,48 +1,117 @@
-"""torchvision ResNet-family backbones: building by name, loading weights, the new head, and the stage list.
+"""Any torchvision or timm classifier as a :class:`Backbone`: the network with transferlab's head in place of its
+classifier, its ordered stages, its feature width and the preprocessing its weights expect; names, weights, listing.
 
-A network here is a torchvision ResNet whose ``fc`` has been replaced by a transferlab head. Its parameters are
-split into *stages* (``stem``, ``layer1`` … ``layer4``, ``head``), the unit that freezing, unfreezing and
-learning-rate groups work on.
+Everything downstream (freezing, parameter groups, feature caching, the linear probe, export) reads only the record,
+never the family. Two adapters say how a family splits: ``torchvision_backbones`` (a table per family) and
+``timm_backbones`` (timm's own ``group_matcher``); ``backbone_weights`` loads pretrained weights into the record.
+``python -m transferlab.backbones --list [pattern]`` lists names, ``--describe <name>`` a backbone's stages.
 """
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import fnmatch
 import logging
-import os
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-import torchvision.models
-from torch import nn
-from torchvision.models import get_model, get_model_weights, list_models
+from torch import Tensor, nn
+
+from transferlab import timm_backbones, torchvision_backbones
 
 log = logging.getLogger(__name__)
 
-BACKBONE_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
-STAGES = (*BACKBONE_STAGES, "head")
-
-# Used when the weights carry no preprocessing of their own (random init, a weights file): every torchvision
-# ResNet weight set was trained with these, and a file is most likely a derivative of one.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+TIMM_PREFIX = "timm/"
 
 
-def available_backbones() -> list[str]:
-    """The torchvision ResNet-family model names this package can build."""
-    return sorted(
-        name for name in list_models(module=torchvision.models) if name.startswith(("resnet", "resnext", "wide_resnet"))
-    )
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """One stage: whole submodules (with their norm, dropout and activation layers) plus loose parameters that a
+    module shared with other stages owns directly (ViT's class token and position embedding)."""
+
+    name: str
+    modules: tuple[nn.Module, ...]
+    params: tuple[nn.Parameter, ...] = ()
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        for module in self.modules:
+            yield from module.parameters()
+        yield from self.params
+
+    def tensors(self) -> dict[str, Tensor]:
+        """Every parameter and buffer of the stage by a stable key (for snapshots and tests)."""
+        state = {f"{i}.{k}": v for i, m in enumerate(self.modules) for k, v in m.state_dict(keep_vars=True).items()}
+        state.update({f"param{i}": p for i, p in enumerate(self.params)})
+        return state
 
 
-def check_backbone_name(name: str) -> None:
-    choices = available_backbones()
-    if name not in choices:
-        raise ValueError(f"model.backbone={name!r} is not a known backbone; choose one of: {', '.join(choices)}")
+@dataclass(eq=False)
+class Backbone:
+    """A network whose classifier is transferlab's head, and what it says about itself.
+
+    Attributes:
+        name: as in ``model.backbone``: a torchvision name (``vgg16``) or ``timm/<name>``.
+        net: the whole network (head included): images in, logits out. Its state_dict keys are the source
+            model's, the head's under the classifier's own name (``fc.*`` for a ResNet).
+        head: transferlab's head inside ``net``; what it sees are the pooled features.
+        stages: the backbone's stages, input to output, head excluded; together with the head they hold every
+            parameter of ``net`` exactly once.
+        num_features: the width of the pooled features (the head's input).
+        preprocessing: ``image_size``, ``mean``, ``std``, ``resize_ratio``, ``interpolation`` of the weights.
+        no_weight_decay: parameter names the model itself excludes from weight decay (timm's
+            ``no_weight_decay()``, e.g. position embeddings), on top of every 1-d parameter.
+        build_kwargs: what the architecture was built with beyond its name (a timm ViT's ``img_size``); the
+            pretrained weights are fetched for the same.
+    """
+
+    name: str
+    net: nn.Module
+    head: nn.Module
+    stages: tuple[Stage, ...]
+    num_features: int
+    preprocessing: dict[str, Any]
+    no_weight_decay: frozenset[str] = field(default_factory=frozenset)
+    build_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [stage.name for stage in self.stages]
+
+    def stages_with_head(self) -> tuple[Stage, ...]:
+        return (*self.stages, Stage("head", (self.head,)))
+
+    def layers(self) -> list[nn.Module]:
+        """The parameterised layers of the backbone in forward order: every module that owns parameters itself
+        (``parameters(recurse=False)``: a conv, a norm, a linear; ViT's root for its class token), in registration
+        order, head excluded. The unit of ``strategy.freeze_layers``."""
+        head_modules = {id(m) for m in self.head.modules()}
+        return [
+            m
+            for m in self.net.modules()
+            if id(m) not in head_modules and next(m.parameters(recurse=False), None) is not None
+        ]
+
+    def head_prefix(self) -> str:
+        """The state_dict prefix of the head (``fc.``), whose source weights are never loaded."""
+        return next(name for name, module in self.net.named_modules() if module is self.head) + "."
+
+    def pooled_features(self, images: Tensor) -> Tensor:
+        """What the head sees: the backbone's pooled features of a normalised batch (the network's own forward,
+        the head's input captured by a hook, so the network needs no surgery and a compiled one no recompile)."""
+        captured: list[Tensor] = []
+        handle = self.head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+        try:
+            self.net(images)
+        finally:
+            handle.remove()
+        return captured[0]
 
 
 def build_head(in_features: int, num_classes: int, *, hidden_dim: int | None, dropout: float) -> nn.Module:
-    """The classifier that replaces ResNet's ``fc``: optional hidden layer, optional dropout, then a linear layer."""
+    """The classifier that replaces the model's: optional hidden layer, optional dropout, then a linear layer."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: a classifier needs at least 2 classes")
     if not 0.0 <= dropout < 1.0:
@@ -57,113 +126,225 @@ def build_head(in_features: int, num_classes: int, *, hidden_dim: int | None, dr
     return nn.Sequential(*layers)
 
 
-def build_network(backbone: str, num_classes: int, *, hidden_dim: int | None = None, dropout: float = 0.0) -> nn.Module:
-    """A randomly initialised ResNet with its 1000-class ``fc`` replaced by a new head sized from ``fc.in_features``.
+def build_backbone(
+    name: str,
+    num_classes: int,
+    *,
+    hidden_dim: int | None = None,
+    dropout: float = 0.0,
+    image_size: int | None = None,
+    classifier_hidden: bool = True,
+) -> Backbone:
+    """A randomly initialised ``name`` with its classifier replaced by a head sized from the model's feature width.
 
-    Weights are loaded separately (:func:`load_backbone_weights`), so a checkpoint can rebuild the architecture
+    Weights are loaded separately (:func:`load_backbone_weights`), so a checkpoint rebuilds the architecture
     without downloading anything.
-    """
-    check_backbone_name(backbone)
-    net = get_model(backbone, weights=None)
-    net.fc = build_head(net.fc.in_features, num_classes, hidden_dim=hidden_dim, dropout=dropout)
-    return net
-
-
-def pooled_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """What the head of a network from :func:`build_network` sees: the backbone's globally pooled features.
-
-    torchvision's ResNet forward without ``fc``, so the network needs no surgery (and a compiled one no recompile).
-    """
-    x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
-    x = net.layer4(net.layer3(net.layer2(net.layer1(x))))
-    return torch.flatten(net.avgpool(x), 1)
-
-
-def stage_modules(net: nn.Module) -> dict[str, list[nn.Module]]:
-    """The modules of each stage, in input-to-output order."""
-    return {
-        "stem": [net.conv1, net.bn1],
-        "layer1": [net.layer1],
-        "layer2": [net.layer2],
-        "layer3": [net.layer3],
-        "layer4": [net.layer4],
-        "head": [net.fc],
-    }
-
-
-def normalization(backbone: str, weights: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean and std for inputs, taken from the torchvision weights where ImageNet weights are used."""
-    if weights == "imagenet":
-        transforms = get_model_weights(backbone).DEFAULT.transforms()
-        return tuple(transforms.mean), tuple(transforms.std)
-    return IMAGENET_MEAN, IMAGENET_STD
-
-
-def load_backbone_weights(net: nn.Module, backbone: str, weights: str | None) -> None:
-    """Load pretrained weights into every stage but the head, which stays newly initialised.
 
     Args:
-        net: a network from :func:`build_network`.
-        backbone: its torchvision name (for ImageNet weights and error messages).
-        weights: ``"imagenet"`` (torchvision's default weights, downloaded once into ``$TORCH_HOME``), ``None``
-            (keep the random initialisation), or the path of a ``state_dict`` file (a plain torchvision
-            ``state_dict``, or a transferlab checkpoint whose backbone is reused and head dropped).
+        image_size: the input size; only models built for one size use it (timm ViTs get ``img_size``).
+        classifier_hidden: keep the hidden layers of a torchvision classifier (VGG, AlexNet, MobileNetV3, MaxViT)
+            as the backbone's last stage, ``classifier``; false cuts the network at the pooled conv features
+            (Keras' ``include_top=False``, fastai's body). No effect on other families.
     """
-    if weights is None:
-        return
-    if weights == "imagenet":
-        state = download_imagenet_state_dict(backbone)
-        source = f"torchvision's ImageNet weights for {backbone}"
+    check_backbone_name(name)
+
+    def make_head(in_features: int) -> nn.Module:
+        return build_head(in_features, num_classes, hidden_dim=hidden_dim, dropout=dropout)
+
+    if name.startswith(TIMM_PREFIX):
+        built = timm_backbones.build(name.removeprefix(TIMM_PREFIX), make_head, image_size=image_size)
     else:
-        state = read_state_dict_file(weights)
-        source = str(weights)
-    backbone_state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    expected = {k for k in net.state_dict() if not k.startswith("fc.")}
-    missing = sorted(expected - backbone_state.keys())
-    if missing:
+        built = torchvision_backbones.build(name, make_head, classifier_hidden=classifier_hidden)
+    return backbone_from(name, built)
+
+
+def outline_backbone(name: str, *, image_size: int | None = None, classifier_hidden: bool = True) -> Backbone:
+    """The record of ``name`` built on the meta device: its stages and layers in a fraction of a second, no memory,
+    no initialisation (for checking a config before anything slow)."""
+    with torch.device("meta"):
+        return build_backbone(name, 2, image_size=image_size, classifier_hidden=classifier_hidden)
+
+
+def backbone_from(name: str, built: Mapping[str, Any]) -> Backbone:
+    """The record of an adapter's result: ``net``, ``head``, ``stages`` as (name, [parameter-name prefixes]),
+    ``num_features``, and optionally ``no_weight_decay`` and ``build_kwargs``."""
+    net, head = built["net"], built["head"]
+    build_kwargs = dict(built.get("build_kwargs", {}))
+    return Backbone(
+        name=name,
+        net=net,
+        head=head,
+        stages=assign_stages(net, head, built["stages"]),
+        num_features=int(built["num_features"]),
+        preprocessing=backbone_preprocessing(name, image_size=build_kwargs.get("img_size")),
+        no_weight_decay=frozenset(built.get("no_weight_decay", ())),
+        build_kwargs=build_kwargs,
+    )
+
+
+def assign_stages(net: nn.Module, head: nn.Module, prefixes: Sequence[tuple[str, Sequence[str]]]) -> tuple[Stage, ...]:
+    """Stages from parameter-name prefixes: each stage gets the largest submodules whose parameters are all its
+    own, plus loose parameters of modules split between stages. A parameter-free module (activation, pooling,
+    dropout) goes to the stage of the nearest parameter before it in registration order, so a dropout in front
+    of the head belongs to the last stage and is off while that stage is frozen."""
+    order = [stage for stage, _ in prefixes]
+
+    def stage_of(param_name: str) -> str:
+        for stage, stage_prefixes in prefixes:
+            if any(param_name == p or param_name.startswith(p + ".") for p in stage_prefixes):
+                return stage
+        raise ValueError(f"parameter {param_name} is in no stage (stages: {order}); the adapter misses it")
+
+    modules: dict[str, list[nn.Module]] = {stage: [] for stage in order}
+    params: dict[str, list[nn.Parameter]] = {stage: [] for stage in order}
+    head_params = {id(p) for p in head.parameters()}
+    current = order[0]
+
+    def visit(module: nn.Module, prefix: str) -> None:
+        nonlocal current
+        if module is head:
+            return
+        names = {stage_of(n) for n, p in module.named_parameters(prefix.rstrip(".")) if id(p) not in head_params}
+        holds_head = any(m is head for m in module.modules())
+        if not names and not holds_head:
+            modules[current].append(module)
+            return
+        if len(names) == 1 and not holds_head:
+            current = names.pop()
+            modules[current].append(module)
+            return
+        for param_name, param in module.named_parameters(prefix.rstrip("."), recurse=False):
+            current = stage_of(param_name)
+            params[current].append(param)
+        for child_name, child in module.named_children():
+            visit(child, f"{prefix}{child_name}.")
+
+    visit(net, "")
+    stages = tuple(Stage(s, tuple(modules[s]), tuple(params[s])) for s in order)
+    empty = [stage.name for stage in stages if next(stage.parameters(), None) is None]
+    if empty:
+        raise ValueError(f"stages {empty} hold no parameter; the adapter's stage table is wrong")
+    return stages
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Names
+
+
+def available_backbones(pattern: str | None = None, *, timm_models: bool = True) -> list[str]:
+    """torchvision classification models by name, then timm models as ``timm/<name>``; ``pattern`` is a glob."""
+    names = torchvision_backbones.names()
+    if timm_models:
+        names += [TIMM_PREFIX + n for n in timm_backbones.names()]
+    return [
+        n for n in names if pattern is None or fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, TIMM_PREFIX + pattern)
+    ]
+
+
+def check_backbone_name(name: str) -> None:
+    if not isinstance(name, str):
+        raise ValueError(f"model.backbone={name!r} must be a model name, e.g. resnet50 or timm/convnext_tiny")
+    if name.startswith(TIMM_PREFIX):
+        if timm_backbones.is_model(name.removeprefix(TIMM_PREFIX)):
+            return
+    elif name in torchvision_backbones.names():
+        return
+    candidates = available_backbones() + [TIMM_PREFIX + n for n in timm_backbones.pretrained_tags()]
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    if not name.startswith(TIMM_PREFIX) and timm_backbones.is_model(name):
+        close.insert(0, TIMM_PREFIX + name)
+    hint = f" Did you mean: {', '.join(dict.fromkeys(close))}?" if close else ""
+    raise ValueError(
+        f"model.backbone={name!r} is not a known backbone.{hint} List them with "
+        "`python -m transferlab.backbones --list [pattern]` (torchvision names, and timm models as timm/<name>)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Preprocessing
+
+
+def backbone_preprocessing(
+    name: str, *, image_size: int | None = None, resize_ratio: float | None = None
+) -> dict[str, Any]:
+    """What the weights of ``name`` expect: ``image_size``, ``mean``, ``std``, ``resize_ratio`` (crop fraction of
+    the eval resize), ``interpolation``; read offline from torchvision's weight enum or timm's pretrained config,
+    also for random init or a weights file (a file is most likely a derivative of the default weights).
+    ``image_size`` and ``resize_ratio`` override the weights' own where given (``data.image_size``)."""
+    check_backbone_name(name)
+    if name.startswith(TIMM_PREFIX):
+        own = timm_backbones.preprocessing(name.removeprefix(TIMM_PREFIX))
+    else:
+        own = torchvision_backbones.preprocessing(name)
+    if image_size is not None:
+        check_image_size(name, image_size)
+        own["image_size"] = int(image_size)
+    if resize_ratio is not None:
+        own["resize_ratio"] = float(resize_ratio)
+    return own
+
+
+def preprocessing_for(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The preprocessing of a run: the weights' own, with ``data.image_size`` and ``data.resize_ratio`` where they
+    are set (null: the weights' own)."""
+    return backbone_preprocessing(name, image_size=data.get("image_size"), resize_ratio=data.get("resize_ratio"))
+
+
+def check_image_size(name: str, image_size: int) -> None:
+    """Refuse, before training, an input size the model cannot take (torchvision ViT's fixed patch grid)."""
+    if name.startswith(TIMM_PREFIX):
+        allowed = timm_backbones.allowed_sizes(name.removeprefix(TIMM_PREFIX))
+    else:
+        allowed = torchvision_backbones.allowed_sizes(name)
+    fixed, minimum = allowed
+    if fixed is not None and image_size != fixed:
         raise ValueError(
-            f"model.weights={source} does not fit backbone {backbone!r}: {len(missing)} of its parameters are "
-            f"missing (first: {missing[:3]}). Pick the model= that the weights were trained with."
+            f"data.image_size={image_size}: {name} takes {fixed} px inputs only (its patch grid and position "
+            f"embedding are fixed); set data.image_size={fixed} or null (the weights' own size)"
+            + ("" if name.startswith(TIMM_PREFIX) else ", or use a timm ViT (timm/vit_*), which resamples them")
         )
-    try:
-        net.load_state_dict(backbone_state, strict=False)
-    except RuntimeError as error:  # shape mismatches, e.g. resnet18 weights into resnet34
-        raise ValueError(f"model.weights={source} does not fit backbone {backbone!r}: {error}") from None
-    log.info("Loaded backbone weights from %s", source)
+    if minimum is not None and image_size < minimum:
+        raise ValueError(f"data.image_size={image_size}: {name} needs inputs of at least {minimum} px")
 
 
-def download_imagenet_state_dict(backbone: str) -> Mapping[str, torch.Tensor]:
-    """torchvision's default ImageNet weights, downloaded on first use, with an offline-friendly error."""
-    weights = get_model_weights(backbone).DEFAULT
-    try:
-        return weights.get_state_dict(progress=True, check_hash=True)
-    except (OSError, RuntimeError) as error:  # URLError is an OSError; a truncated download a RuntimeError
-        cache = Path(torch.hub.get_dir()) / "checkpoints"
-        raise RuntimeError(
-            f"Could not download ImageNet weights for {backbone} from {weights.url} ({error}).\n"
-            f"Offline? Put the file {Path(weights.url).name} into {cache} "
-            f"(that is $TORCH_HOME/hub/checkpoints; TORCH_HOME={os.environ.get('TORCH_HOME', '~/.cache/torch')}),"
-            " or pass model.weights=/path/to/weights.pth, or train without pretrained weights with "
-            "strategy=scratch."
-        ) from error
+# ---------------------------------------------------------------------------------------------------------------
+# Compatibility and listing
 
 
-def read_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a torchvision ``state_dict`` or a transferlab checkpoint as a plain ResNet ``state_dict``.
+def build_network(backbone: str, num_classes: int, *, hidden_dim: int | None = None, dropout: float = 0.0) -> nn.Module:
+    """The network alone of :func:`build_backbone` (for callers that need no stages)."""
+    return build_backbone(backbone, num_classes, hidden_dim=hidden_dim, dropout=dropout).net
 
-    Files are loaded with ``weights_only=True``: tensors and plain containers only, never code.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"model.weights={path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle errors come in many types; all mean "not a weights file we trust"
-        raise ValueError(
-            f"model.weights={path} could not be loaded as a weights file with weights_only=True ({error})"
-        ) from None
-    if isinstance(state, Mapping) and "state_dict" in state:  # a Lightning checkpoint of ImageClassifier
-        state = {k.removeprefix("net."): v for k, v in state["state_dict"].items() if k.startswith("net.")}
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"model.weights={path} holds no state_dict of tensors")
-    return dict(state)
+
+def describe(name: str, *, image_size: int | None = None) -> str:
+    """One backbone's stages, feature width and preprocessing, as ``--describe`` prints them."""
+    backbone = outline_backbone(name, image_size=image_size)
+    lines = [
+        f"{name}: {sum(p.numel() for p in backbone.net.parameters()):,} parameters, "
+        f"{backbone.num_features} features, {len(backbone.layers())} parameterised layers"
+    ]
+    for stage in backbone.stages_with_head():
+        lines.append(f"  {stage.name:<16} {sum(p.numel() for p in stage.parameters()):>12,} parameters")
+    lines.append(f"  preprocessing: {backbone.preprocessing}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None, print_: Callable[[str], None] = print) -> None:
+    parser = argparse.ArgumentParser(prog="python -m transferlab.backbones", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--list", nargs="?", const="*", metavar="PATTERN", help="list names matching a glob")
+    parser.add_argument("--tags", action="store_true", help="with --list: timm's pretrained tags too")
+    parser.add_argument("--describe", metavar="NAME", help="print a backbone's stages and preprocessing")
+    args = parser.parse_args(argv)
+    if args.describe:
+        print_(describe(args.describe))
+    if args.list is not None or not args.describe:
+        pattern = args.list or "*"
+        for name in available_backbones(pattern):
+            print_(name)
+        if args.tags:
+            for tag in timm_backbones.pretrained_tags(pattern.removeprefix(TIMM_PREFIX)):
+                print_(TIMM_PREFIX + tag)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import pickle
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,9 @@ from pytorch_lightning import Callback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from transferlab.files import atomic_file, temporary_name_prefix
+from transferlab.rundir import LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
-
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> Path | None:
@@ -43,10 +44,28 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     except FileNotFoundError:
         raise
     except Exception as error:  # unpickling fails in many types; all mean "not a checkpoint we trust"
+        if _is_incomplete(path, error):
+            others = sorted(str(p) for p in Path(path).parent.glob("*.ckpt") if p != Path(path))
+            raise ValueError(
+                f"{path} is a corrupt or incomplete checkpoint (cut short while it was written or copied: "
+                f"{str(error).splitlines()[0]}). Resume from another checkpoint instead"
+                + (f" (this folder has {', '.join(others)})" if others else "")
+                + ", or delete the file to start over; transferlab's own saves are atomic, so a run never leaves one."
+            ) from None
         raise ValueError(
             f"{path} could not be loaded as a checkpoint with weights_only=True (tensors and plain data only; a "
             f"file that needs more may run code when loaded, so it is refused): {error}"
         ) from None
+
+
+def _is_incomplete(path: Path, error: Exception) -> bool:
+    """A truncated or damaged file (not a zip archive torch can read), as opposed to a pickle refused for safety."""
+    if isinstance(error, pickle.UnpicklingError) and "weights_only" in str(error).lower():
+        return False  # a complete file whose pickle asks for more than tensors and plain data
+    try:
+        return not zipfile.is_zipfile(path) or "PytorchStreamReader" in str(error)
+    except OSError:
+        return True
 
 
 class SafeCheckpointIO(TorchCheckpointIO):

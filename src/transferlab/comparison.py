@@ -24,7 +24,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from transferlab.files import read_csv_rows
-from transferlab.plots import read_epoch_logs
 from transferlab.stats import McNemar, few_images_warning, mcnemar
 
 METRICS = ("best_val_acc", "test_acc", "epochs", "fit_seconds")
@@ -96,6 +95,8 @@ def collect_jobs(sweep_dir: str | Path, metric: str = DEFAULT_METRIC) -> list[di
     (epochs trained until the best val accuracy, counting from 1), ``seconds_per_epoch`` and ``selection`` (the
     job's best value of `metric`, by which it is ranked).
     """
+    from transferlab.plots import read_epoch_logs  # here: matplotlib is slow to import, and most launches need none
+
     check_metric(metric)
     sweep_dir = Path(sweep_dir)
     rows = summarize_sweep(sweep_dir)

@@ -100,6 +100,14 @@ def decode_side(image_size: int, resize_ratio: float, random_crop_scale: Sequenc
     return math.ceil(image_size / math.sqrt(0.75 * random_crop_scale[0]))
 
 
+def weights_arguments(preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """The `FolderDataModule` arguments that the model's weights decide (``backbones.preprocessing_for``): its
+    input size (used when ``data.image_size`` is null and the demo is not used), resize ratio, interpolation,
+    mean and std."""
+    keys = ("resize_ratio", "interpolation", "mean", "std")
+    return {"default_image_size": preprocessing["image_size"], **{key: preprocessing[key] for key in keys}}
+
+
 def default_num_workers() -> int:
     """One loader worker per core this process may use, at most 8 (more rarely helps a single GPU)."""
     return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
@@ -126,6 +134,7 @@ class FolderDataModule(LightningDataModule):
         augment: the ``augment`` config group (keyword arguments of ``build_train_transform``).
         mean, std: input normalisation, from the backbone's weights.
         resize_ratio: eval resizes the shorter side to ``image_size / resize_ratio`` before the centre crop.
+        interpolation: ``bilinear`` or ``bicubic``, as the weights were trained (used when enlarging).
         demo: the demo dataset, used when neither ``root`` nor ``labels_file`` is given: ``root`` (where it is
             generated on first use), ``train_image_size`` (its ``image_size`` default) and the arguments of
             ``make_demo_dataset``.
@@ -159,6 +168,7 @@ class FolderDataModule(LightningDataModule):
         mean: Sequence[float] = (0.485, 0.456, 0.406),
         std: Sequence[float] = (0.229, 0.224, 0.225),
         resize_ratio: float = 0.875,
+        interpolation: str = "bilinear",
         demo: dict[str, Any] | None = None,
         download: dict[str, Any] | None = None,
         bad_images: str = "skip",
@@ -201,6 +211,7 @@ class FolderDataModule(LightningDataModule):
         self.augment = dict(augment or {})
         self.mean, self.std = tuple(mean), tuple(std)
         self.resize_ratio = resize_ratio
+        self.interpolation = interpolation
         self.download = download
         self.found: SampleTable | None = None  # what the folders or label table hold, before the split
         self.samples: SampleTable | None = None
@@ -225,6 +236,7 @@ class FolderDataModule(LightningDataModule):
             "mean": list(self.mean),
             "std": list(self.std),
             "resize_ratio": self.resize_ratio,
+            "interpolation": self.interpolation,
         }
 
     def prepare_data(self) -> None:
@@ -253,10 +265,9 @@ class FolderDataModule(LightningDataModule):
                 f"The validation split of {self.root} is empty: set data.val_fraction > 0 or add a val/ folder"
             )
         # Both give uint8 tensors; the model normalises batches with self.mean/std on its device (see transforms.py).
-        eval_transform = build_eval_transform(image_size=self.image_size, resize_ratio=self.resize_ratio)
-        train_transform = build_train_transform(
-            image_size=self.image_size, resize_ratio=self.resize_ratio, **self.augment
-        )
+        sizes = {"image_size": self.image_size, "resize_ratio": self.resize_ratio, "interpolation": self.interpolation}
+        eval_transform = build_eval_transform(**sizes)
+        train_transform = build_train_transform(**sizes, **self.augment)
         eval_side = decode_side(self.image_size, self.resize_ratio, None)
         train_side = decode_side(self.image_size, self.resize_ratio, self.augment.get("random_crop_scale"))
         # Seeding albumentations per sample only where it draws random numbers (see ImageFileDataset): augment=none

@@ -1,8 +1,8 @@
 """Downloading a dataset archive into the cache: resumable, checksum-verified, extracted safely, complete or absent.
 
-``data=flowers`` uses it. The standard library does the work (urllib with an HTTP ``Range`` header, hashlib,
-``fcntl.flock``); what is ours is the order of the steps, so that no interruption can leave a folder that looks
-complete:
+``data=flowers`` uses it. The standard library does the work (urllib with an HTTP ``Range`` header, hashlib;
+the lock is ``filelock``'s, portable); what is ours is the order of the steps, so that no interruption can leave a
+folder that looks complete:
 
 1. download to ``<root>.download/<file>.part``, resuming a partial file when the server honours ``Range`` and
    restarting it when it does not;
@@ -19,7 +19,6 @@ processes on one machine (DDP ranks). The archive is deleted once extracted.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -29,6 +28,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
+
+from filelock import FileLock
 
 from transferlab.archives import extract_archive
 from transferlab.files import atomic_write_json, read_json_or_none
@@ -87,12 +88,9 @@ def fetch_dataset(
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """An exclusive lock on `path` across processes: filelock's (flock on POSIX, LockFileEx on Windows)."""
+    with FileLock(path):
+        yield
 
 
 def _download(url: str, part: Path, *, timeout: float) -> None:

@@ -93,6 +93,8 @@ def export_onnx(net: nn.Module, example: torch.Tensor, path: Path, *, opset: int
     """
     if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or opset < 1):
         raise ValueError(f"opset={opset!r} must be a positive integer (an ONNX opset version), or null")
+    # The exporter's optimiser (onnxscript) logs each of its passes at INFO, which the job's INFO logging would print.
+    logging.getLogger("onnxscript").setLevel(logging.WARNING)
     torch.onnx.export(
         net,
         (example,),

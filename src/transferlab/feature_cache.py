@@ -34,8 +34,6 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
-from transferlab.backbones import pooled_features
-
 if TYPE_CHECKING:  # for annotations only: the data side needs no model code at import
     from transferlab.module import ImageClassifier
 
@@ -84,7 +82,7 @@ def extract_features(model: ImageClassifier, loader: DataLoader, trainer: Traine
             if next(net.parameters()).is_contiguous(memory_format=torch.channels_last):
                 images = images.contiguous(memory_format=torch.channels_last)
             with trainer.precision_plugin.forward_context():  # autocast to bf16/fp16 under mixed precision
-                features.append(pooled_features(net, images).float())
+                features.append(model.backbone.pooled_features(images).float())
             labels.append(targets.to(device))
     finally:
         for module, training in modes.items():

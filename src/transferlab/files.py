@@ -9,10 +9,22 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: the only portable way)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def temporary_name_prefix(path: Path) -> str:
@@ -31,6 +43,9 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_name_prefix(path), suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; the file replacing `path` gets the mode open() would give it: the existing
+        # file's mode, or 0666 less the umask (0644 under umask 022), so that colleagues can read a shared run.
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **open_kwargs) as file:
             yield file
             file.flush()

@@ -8,8 +8,6 @@ one of them sees an image the way the network saw its validation images.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from collections.abc import Sequence
@@ -26,18 +24,18 @@ from rich.table import Table
 from rich.text import Text
 from torch.utils.data import DataLoader, Dataset
 
-from transferlab.files import atomic_write_text
+from transferlab.files import atomic_write_csv
 from transferlab.images import (
     IMAGE_EXTENSIONS,
     is_image_file,
     read_rgb,  # read_rgb's Pillow-mode rules, for in-memory images
 )
 from transferlab.module import ImageClassifier
+from transferlab.resolvers import beside_run  # noqa: F401  (re-exported: it was defined here)
+from transferlab.rundir import CHECKPOINT_DIR, run_dir_of
 from transferlab.transforms import eval_transform_of
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_DIR = "checkpoints"
 
 
 def checkpoint_file(ckpt_path: str | Path | None) -> Path:
@@ -53,28 +51,6 @@ def checkpoint_file(ckpt_path: str | Path | None) -> Path:
             "<run_dir>/checkpoints/best-….ckpt"
         )
     return path
-
-
-def run_dir_of(ckpt_path: str | Path) -> Path | None:
-    """The training run a checkpoint belongs to: ``<run_dir>`` for ``<run_dir>/checkpoints/<name>.ckpt``, else None."""
-    path = Path(ckpt_path).expanduser()
-    return path.parent.parent if path.parent.name == CHECKPOINT_DIR else None
-
-
-def beside_run(ckpt_path: Any, subdir: str, fallback: str) -> str:
-    """Where eval/predict/export write: ``<run_dir>/<subdir>`` for an existing checkpoint inside a run, else
-    ``fallback`` (Hydra's own ``outputs/…`` folder). The configs use it as ``${transferlab.beside_run:…}``.
-    """
-    if ckpt_path:
-        path = Path(str(ckpt_path)).expanduser()
-        run_dir = run_dir_of(path)
-        if run_dir is not None and path.is_file():
-            return str(run_dir / subdir)
-    return str(fallback)
-
-
-# Registered on import: eval.py, predict.py and export.py import this module before Hydra resolves hydra.run.dir.
-OmegaConf.register_new_resolver("transferlab.beside_run", beside_run, replace=True)
 
 
 def find_checkpoint(run_dir: str | Path, ckpt: str = "best") -> Path:
@@ -127,9 +103,11 @@ def load_classifier(ckpt_path: str | Path) -> ImageClassifier:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"``: the GPU when there is one, else the CPU; otherwise any torch device string."""
+    """``"auto"``: CUDA when there is a GPU, else Apple's MPS, else the CPU; otherwise any torch device string."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     return torch.device(device)
 
 
@@ -357,11 +335,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             row["error"] = "unreadable image"
         rows.append(row)
     columns = ["path", *(f"top{r}{s}" for r in range(1, k + 1) for s in ("", "_probability")), "error"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    output = atomic_write_text(Path(cfg.paths.output_dir) / "predictions.csv", buffer.getvalue())
+    output = atomic_write_csv(
+        Path(cfg.paths.output_dir) / "predictions.csv", columns, ([row.get(c) for c in columns] for row in rows)
+    )
     print_predictions(rows, k)
     log.info(
         "Classified %d image(s) (%d unreadable) with %s%s; wrote %s",

@@ -23,8 +23,9 @@ from pytorch_lightning import seed_everything
 from torch import nn
 from torch.utils.data import DataLoader
 
-from transferlab.backbones import build_network, check_backbone_name, load_backbone_weights, normalization
-from transferlab.data import FolderDataModule
+from transferlab.backbone_weights import load_backbone_weights
+from transferlab.backbones import Backbone, build_backbone, check_backbone_name, preprocessing_for
+from transferlab.data import FolderDataModule, weights_arguments
 from transferlab.evaluation import compute_metrics
 from transferlab.files import atomic_write_json
 from transferlab.inference import ImagePaths, resolve_device
@@ -41,26 +42,36 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
     check_probe_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     seed_everything(cfg.seed)
-    mean, std = normalization(cfg.model.backbone, cfg.model.weights)
+    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)
     # Only the split, the classes and the eval preprocessing are used: its (unused) train loader gets no augmentation.
     no_augment = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
-    datamodule: FolderDataModule = instantiate(cfg.data, augment=no_augment, mean=mean, std=std, _convert_="all")
+    datamodule: FolderDataModule = instantiate(
+        cfg.data,
+        augment=no_augment,
+        **weights_arguments(preprocessing),
+        _convert_="all",
+    )
     datamodule.setup("fit")
     write_splits_csv(output_dir / "splits.csv", datamodule.samples)
     names = datamodule.class_names
 
     started = time.perf_counter()
-    net = build_network(cfg.model.backbone, len(names))
-    load_backbone_weights(net, cfg.model.backbone, cfg.model.weights)
-    net.fc = nn.Identity()  # the pooled features the head would see
+    backbone = build_backbone(
+        cfg.model.backbone,
+        len(names),
+        image_size=datamodule.image_size,
+        classifier_hidden=cfg.model.get("classifier_hidden", True),
+    )
+    load_backbone_weights(backbone, cfg.model.weights)
     features, labels = {}, {}
     for split in ("train", "val", "test"):
         samples = datamodule.samples.part(split)
         if not len(samples):
             raise ValueError(f"the {split} split of {datamodule.root} is empty: set data.{split}_fraction > 0")
         paths = [datamodule.root / path for path in samples.paths]
+        # The datamodule's num_workers, not cfg.data's: it has resolved "auto" to a count.
         features[split], kept = extract_features(
-            net, paths, datamodule.preprocessing, cfg.data.batch_size, cfg.device, cfg.data.num_workers
+            backbone, paths, datamodule.preprocessing, cfg.data.batch_size, cfg.device, datamodule.num_workers
         )
         labels[split] = torch.as_tensor(samples.labels[kept], dtype=torch.long)
 
@@ -126,24 +137,24 @@ def check_probe_config(cfg: DictConfig) -> None:
 
 @torch.inference_mode()
 def extract_features(
-    net: nn.Module,
+    backbone: Backbone,
     paths: Sequence[Path],
     preprocessing: dict[str, Any],
     batch_size: int,
     device: str,
     num_workers: int = 0,
 ) -> tuple[torch.Tensor, list[int]]:
-    """The network's outputs for the readable images (CPU, float32) and the indices of those images."""
+    """The pooled features (what the head would see) of the readable images (CPU, float32), and their indices."""
     dataset = ImagePaths(paths, eval_transform_of(preprocessing), int(preprocessing["image_size"]))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     target = resolve_device(device)
-    net = net.to(target).eval()
+    backbone.net.to(target).eval()
     outputs, kept = [], []
     for images, indices in loader:
         ok = indices >= 0
         if ok.any():
             batch = normalize_images(images[ok].to(target), preprocessing["mean"], preprocessing["std"])
-            outputs.append(net(batch).float().cpu())
+            outputs.append(backbone.pooled_features(batch).float().cpu())
             kept.extend(indices[ok].tolist())
     if not outputs:
         raise ValueError(f"none of {len(paths)} images could be read, e.g. {paths[0]}")

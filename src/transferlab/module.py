@@ -8,7 +8,7 @@ module, so reloading a checkpoint never downloads anything.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -22,18 +22,28 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
-from transferlab.backbones import build_network
-from transferlab.finetuning import Strategy, hold_frozen_batchnorm
+from transferlab.backbones import build_backbone
+from transferlab.finetuning import Strategy, hold_frozen
 from transferlab.mixing import build_batch_mixing
 from transferlab.param_groups import build_param_groups
+from transferlab.schedules import build_scheduler
 from transferlab.transforms import normalize_images
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from transferlab.predictor import ImageInput, ImagePrediction
 
 
 class ImageClassifier(LightningModule):
-    """A torchvision ResNet with a new head, trained according to a :class:`~transferlab.finetuning.Strategy`.
+    """A torchvision or timm backbone with a new head, trained according to a
+    :class:`~transferlab.finetuning.Strategy`.
 
     Args:
-        backbone: torchvision model name, e.g. ``resnet18``.
+        backbone: torchvision model name (``resnet18``, ``vgg16``) or ``timm/<name>``; ``self.backbone`` is its
+            :class:`~transferlab.backbones.Backbone` record (stages, head, preprocessing), ``self.net`` the network.
+        classifier_hidden: keep the hidden layers of a torchvision classifier (VGG, AlexNet, MobileNetV3, MaxViT)
+            as the last stage (see :func:`~transferlab.backbones.build_backbone`).
         class_names: the classes in label order (sorted folder names); their number sizes the head.
         strategy: the ``strategy`` config as a dict (see :class:`~transferlab.finetuning.Strategy`).
         optimizer: a Hydra config with ``_partial_: true`` for a torch optimizer; its ``lr`` is the head's.
@@ -47,6 +57,8 @@ class ImageClassifier(LightningModule):
             ``auto``: on CUDA devices only, where cuDNN's convolutions are fastest in it (tensor cores).
         mixing: ``mixup_alpha`` and ``cutmix_alpha`` (see :func:`~transferlab.mixing.build_batch_mixing`): training
             batches are mixed and the loss takes soft targets; metrics still compare with the hard labels.
+        augment: the ``augment`` config the run trained with (the datamodule applies it, not this module); kept so
+            that test-time augmentation knows whether rot90 views belong. None in older checkpoints: no rot90.
     """
 
     def __init__(
@@ -65,13 +77,24 @@ class ImageClassifier(LightningModule):
         compile: bool = False,
         channels_last: bool | str = "auto",
         mixing: dict[str, float] | None = None,
+        classifier_hidden: bool = True,
+        augment: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
         self.strategy = Strategy(**strategy)
-        self.net = build_network(backbone, self.num_classes, hidden_dim=head_hidden_dim, dropout=head_dropout)
+        self.backbone = build_backbone(
+            backbone,
+            self.num_classes,
+            hidden_dim=head_hidden_dim,
+            dropout=head_dropout,
+            image_size=preprocessing["image_size"] if preprocessing else None,
+            classifier_hidden=classifier_hidden,
+        )
+        self.strategy.check_backbone(self.backbone)
+        self.net = self.backbone.net
         if class_weights is not None and len(class_weights) != self.num_classes:
             raise ValueError(
                 f"loss.class_weights has {len(class_weights)} entries but the data has {self.num_classes} classes"
@@ -106,7 +129,7 @@ class ImageClassifier(LightningModule):
     def forward(self, images: Tensor) -> Tensor:
         """Logits of a uint8 image batch (normalised here), a normalised float batch, or pooled features."""
         if images.ndim == 2:  # pooled backbone features from a feature cache (data.cache_features=true)
-            return self.net.fc(images)
+            return self.backbone.head(images)
         return self.net(self.normalize(images))
 
     def normalize(self, images: Tensor) -> Tensor:
@@ -117,6 +140,15 @@ class ImageClassifier(LightningModule):
         if self.pixel_mean is None:
             raise ValueError("uint8 images need the model's preprocessing (mean, std) to be normalised; none is set")
         return normalize_images(images, self.pixel_mean, self.pixel_std)
+
+    def predict_images(
+        self, images: ImageInput | Iterable[ImageInput], *, top_k: int = 3, tta: bool = False, batch_size: int = 64
+    ) -> list[ImagePrediction]:
+        """Top-``top_k`` classes and every class's probability for PIL images, uint8 arrays or image files, on this
+        model's device, preprocessed exactly as eval.py does: see :class:`transferlab.Predictor`."""
+        from transferlab.predictor import Predictor  # predictor imports this module
+
+        return Predictor(self, batch_size=batch_size).predict(images, top_k=top_k, tta=tta)
 
     def configure_model(self) -> None:
         # Called by the Trainer at every fit/test before the model moves to its device; both steps are idempotent.
@@ -134,11 +166,11 @@ class ImageClassifier(LightningModule):
         return bool(setting)
 
     def train(self, mode: bool = True) -> ImageClassifier:
-        # Lightning switches the whole model to train mode after every validation; frozen BatchNorm must not
-        # follow (see finetuning.py).
+        # Lightning switches the whole model to train mode after every validation; frozen parts (BatchNorm
+        # statistics, dropout) must not follow (see finetuning.py).
         super().train(mode)
         if mode:
-            hold_frozen_batchnorm(self.net)
+            hold_frozen(self.backbone)
         return self
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
@@ -187,12 +219,9 @@ class ImageClassifier(LightningModule):
         lr = optimizer_factory.keywords.get("lr")
         if lr is None:
             raise ValueError("optimizer.lr is missing: the optimizer config must set the head's learning rate")
-        optimizer = optimizer_factory(build_param_groups(self.net, self.strategy, lr=lr))
+        optimizer = optimizer_factory(build_param_groups(self.backbone, self.strategy, lr=lr))
         if not self.hparams.scheduler:
             return optimizer
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = max(total_steps // max(self.trainer.max_epochs or 1, 1), 1)
-        scheduler = instantiate(self.hparams.scheduler)(
-            optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch
-        )
+        # Planned for the run's length; a resume that changes it replans (schedules.ScheduleHorizon).
+        scheduler = build_scheduler(self.hparams.scheduler, optimizer, self.trainer)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

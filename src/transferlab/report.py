@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig
 
 from transferlab.comparison import (
@@ -29,7 +27,6 @@ from transferlab.comparison import (
 )
 from transferlab.files import atomic_write_text
 from transferlab.optuna_study import optuna_section
-from transferlab.plots import DPI
 from transferlab.stats import format_interval
 
 log = logging.getLogger(__name__)
@@ -178,6 +175,11 @@ def _pct(value: float | None) -> str:
 def plot_report(rows: list[dict[str, Any]], path: Path, metric: str = DEFAULT_METRIC) -> Path | None:
     """Best val and test accuracy per job (in selection order), val accuracy per epoch, test accuracy against fit
     time."""
+    from matplotlib.figure import Figure  # here: the callback is built at every launch, matplotlib is slow to import
+    from matplotlib.ticker import MaxNLocator
+
+    from transferlab.plots import DPI
+
     ok = ranked([r for r in rows if r["status"] == "ok"], metric)
     if not ok:
         return None

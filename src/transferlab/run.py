@@ -19,7 +19,8 @@ from pytorch_lightning import Trainer, seed_everything
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
-from transferlab.backbones import check_backbone_name, load_backbone_weights, normalization
+from transferlab.backbone_weights import load_backbone_weights
+from transferlab.backbones import check_backbone_name, outline_backbone, preprocessing_for
 from transferlab.bad_images import SKIPPED_FILE
 from transferlab.checkpoints import (
     RandomStateCheckpoint,
@@ -27,40 +28,49 @@ from transferlab.checkpoints import (
     check_checkpoint_classes,
     resolve_ckpt_path,
 )
-from transferlab.data import FolderDataModule
+from transferlab.cli import ConfigError
+from transferlab.comparison import PREDICTIONS_FILE
+from transferlab.data import FolderDataModule, weights_arguments
 from transferlab.ema import EMA
-from transferlab.evaluation import write_run_plots
+from transferlab.evaluation import write_predictions_csv, write_run_plots
 from transferlab.feature_cache import check_cache_features
 from transferlab.files import atomic_write_json, check_output_dir
 from transferlab.finetuning import Finetuning, Strategy
+from transferlab.guards import StopOnNonFiniteLoss
+from transferlab.inference import Predictions, predict_files
 from transferlab.mixing import build_batch_mixing
 from transferlab.module import ImageClassifier
+from transferlab.progress import progress_callbacks, silence_known_noise
+from transferlab.resolvers import best_mixed_precision  # noqa: F401  (re-exported: bench/gpu.py)
+from transferlab.resume import finished
+from transferlab.run_lock import hold_run_dir
+from transferlab.rundir import METRICS_FILE, SPLITS_FILE
+from transferlab.schedules import ScheduleHorizon
 from transferlab.splits import write_splits_csv
+from transferlab.stats import few_images_warning, test_intervals
+from transferlab.trackers import log_config, log_results, run_files
 from transferlab.tuning import find_learning_rate
 from transferlab.validation import check_config
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
-SPLITS_FILE = "splits.csv"
-
-
-def best_mixed_precision() -> str:
-    """bf16-mixed where the GPU supports it (Ampere and later), else 16-mixed; used by ``trainer=gpu``."""
-    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
-
-
-OmegaConf.register_new_resolver("best_mixed_precision", best_mixed_precision, replace=True)
-
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    with hold_run_dir(cfg.paths.output_dir):  # one launch at a time per run dir
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     metrics_path = output_dir / METRICS_FILE
-    if cfg.ckpt_path == "auto" and metrics_path.is_file():
+    if finished(cfg, output_dir):  # ckpt_path=auto of a finished run (not one raising trainer.max_epochs)
         log.info("%s exists: this run already finished, skipping it (ckpt_path=auto)", metrics_path)
         return json.loads(metrics_path.read_text())
 
-    strategy = validate(cfg)
+    try:
+        strategy = validate(cfg)
+    except ValueError as error:  # the user's to fix: train.py prints the message alone (cli.config_errors)
+        raise ConfigError(str(error)) from error
     seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)
 
@@ -73,11 +83,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_output_dir(output_dir, need_bytes=9 * state_bytes)
     if ckpt_path is None:
         # Fails here, before any training, when ImageNet weights cannot be downloaded.
-        load_backbone_weights(model.net, cfg.model.backbone, cfg.model.weights)
+        load_backbone_weights(model.backbone, cfg.model.weights)
     else:
         log.info("Resuming from %s", ckpt_path)
 
     trainer = build_trainer(cfg, strategy)
+    log_config(trainer.loggers, cfg)  # the whole resolved config, flattened, to every tracker
     if cfg.tune.lr_find:
         if ckpt_path is None:
             find_learning_rate(
@@ -98,6 +109,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "best_val_acc": float(checkpoint.best_model_score),
         "best_ckpt": checkpoint.best_model_path,
         "epochs": trainer.current_epoch,
+        "max_epochs": trainer.max_epochs,  # what the run was planned for: resume.finished() compares it
         "fit_seconds": round(fit_seconds, 3),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         **{key.replace("/", "_"): float(value) for key, value in test_results.items()},
@@ -107,6 +119,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "skipped_images": len(datamodule.skipped),
     }
     if trainer.is_global_zero:
+        predictions = predict_files(model, [datamodule.root / path for path in datamodule.samples.part("test").paths])
+        metrics.update(write_test_predictions(output_dir, predictions, datamodule, seed=cfg.seed))
         atomic_write_json(metrics_path, metrics)
         log.info(
             "Test accuracy %.4f, best val accuracy %.4f; wrote %s",
@@ -125,17 +139,48 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 augment=augment,
                 worst=cfg.plots.worst,
                 training_samples=cfg.plots.samples,
+                test_predictions=predictions,
             )
             log.info("Wrote %d plots to %s", len(plots), output_dir / "plots")
+        # Trackers (MLflow, W&B, TensorBoard) get the final figures, and metrics.json and the plots as artifacts.
+        files = run_files(output_dir, METRICS_FILE)
+        log_results(trainer.loggers, metrics, files, root=output_dir, step=trainer.global_step)
     return metrics
+
+
+def write_test_predictions(
+    output_dir: Path, predictions: Predictions, datamodule: FolderDataModule, *, seed: int
+) -> dict[str, Any]:
+    """``predictions.csv`` of the test split's `predictions` (what paired tests between runs read) and the
+    intervals of the test figures (``stats.test_intervals``); warns when the test split is too small to rank on."""
+    test = datamodule.samples.part("test")
+    names = datamodule.class_names
+    label_of = {datamodule.root / path: label for path, label in zip(test.paths, test.labels.tolist(), strict=True)}
+    targets = torch.tensor([label_of[path] for path in predictions.paths], dtype=torch.long)
+    relative = [str(path.relative_to(datamodule.root)) for path in predictions.paths]
+    write_predictions_csv(output_dir / PREDICTIONS_FILE, relative, predictions.probs, targets, names)
+    warning = few_images_warning(dict(zip(names, test.class_counts(), strict=True)))
+    if warning:
+        log.warning("Few test images: %s", warning)
+    return test_intervals(targets.tolist(), predictions.probs.argmax(1).tolist(), len(names), seed=seed)
 
 
 def validate(cfg: DictConfig) -> Strategy:
     """Checks that span config groups, before anything slow happens."""
     check_config(cfg)
     check_backbone_name(cfg.model.backbone)
+    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)  # an image size the model cannot take fails
     strategy = Strategy(**cfg.strategy)
+    # Stage names and layer counts against the backbone's own (built on the meta device: no memory, no init).
+    outline = outline_backbone(
+        cfg.model.backbone,
+        image_size=preprocessing["image_size"],
+        classifier_hidden=cfg.model.get("classifier_hidden", True),
+    )
+    strategy.check_backbone(outline)
     weights = cfg.model.weights
+    if strategy.name == "scratch" and cfg.model.get("pretrained") is not None:
+        log.info("strategy=scratch starts from random weights: model.pretrained=%s is not used", cfg.model.pretrained)
     if strategy.name == "scratch" and weights is not None:
         raise ValueError(
             f"strategy=scratch trains from random weights, but model.weights={weights}; "
@@ -159,6 +204,12 @@ def validate(cfg: DictConfig) -> Strategy:
     mixing = build_batch_mixing(2, **OmegaConf.to_container(cfg.mixing, resolve=True))  # checks the alphas
     if mixing is not None and cfg.data.get("cache_features", False):
         raise ValueError("mixing.* mixes images, but data.cache_features=true trains on cached features: turn one off")
+    if cfg.trainer.get("fast_dev_run"):
+        raise ValueError(
+            f"trainer.fast_dev_run={cfg.trainer.fast_dev_run} saves no checkpoint, and a run tests its best checkpoint "
+            "and writes metrics.json and plots from it: for a quick check use trainer.max_epochs=1 "
+            "+trainer.limit_train_batches=2 +trainer.limit_val_batches=2 +trainer.limit_test_batches=2"
+        )
     max_epochs = cfg.trainer.get("max_epochs")
     if strategy.freeze_epochs and max_epochs is not None and 0 < max_epochs <= strategy.freeze_epochs:
         raise ValueError(
@@ -169,7 +220,7 @@ def validate(cfg: DictConfig) -> Strategy:
 
 
 def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) -> FolderDataModule:
-    mean, std = normalization(cfg.model.backbone, cfg.model.weights)
+    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)
     splits_file = cfg.data.splits_file
     if splits_file is None and ckpt_path is not None:
         # A resumed run keeps the split it started with: the one saved beside its checkpoints' folder.
@@ -180,8 +231,7 @@ def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) 
         splits_file=splits_file,
         skipped_file=str(output_dir / SKIPPED_FILE),
         augment=OmegaConf.to_container(cfg.augment, resolve=True),
-        mean=mean,
-        std=std,
+        **weights_arguments(preprocessing),
         _convert_="all",
     )
     if ckpt_path is not None:
@@ -212,16 +262,26 @@ def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifie
         compile=bool(cfg.model.get("compile", False)),
         channels_last=cfg.model.get("channels_last", "auto"),
         mixing=OmegaConf.to_container(cfg.mixing, resolve=True),
+        augment=OmegaConf.to_container(cfg.augment, resolve=True),  # tells TTA whether rot90 views apply
+        classifier_hidden=cfg.model.get("classifier_hidden", True),
     )
 
 
 def build_trainer(cfg: DictConfig, strategy: Strategy) -> Trainer:
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-    callbacks += [Finetuning(strategy), RandomStateCheckpoint()]
+    callbacks += [Finetuning(strategy), RandomStateCheckpoint(), StopOnNonFiniteLoss()]
+    if cfg.get("scheduler"):  # training longer on resume replans the schedule
+        callbacks.append(ScheduleHorizon(OmegaConf.to_container(cfg.scheduler, resolve=True)))
     if cfg.ema.enabled:
         # Validation (so the best checkpoint's choice), the checkpoints' state_dict and test use the averaged
         # weights; each checkpoint also holds the raw ones (current_model_state), from which a resume continues.
         callbacks.append(EMA(decay=cfg.ema.decay))
+    silence_known_noise()
+    # progress=auto: Rich's bar in a terminal, one line per epoch otherwise; the line always goes to train.log.
+    callbacks, progress_bar = progress_callbacks(
+        callbacks, progress=cfg.get("progress", "auto"), model_summary=cfg.trainer.get("enable_model_summary", True)
+    )
+    extra = {} if progress_bar else {"enable_progress_bar": False}
     loggers = [instantiate(lg) for lg in (cfg.logger or {}).values() if lg is not None]
     # SafeCheckpointIO: atomic checkpoint writes and weights_only reads (see checkpoints.py).
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[SafeCheckpointIO()])
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[SafeCheckpointIO()], **extra)

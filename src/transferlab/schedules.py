@@ -8,9 +8,14 @@ own learning rate, so the head/backbone ratios of ``param_groups.py`` hold throu
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
+from pytorch_lightning import Callback
 from torch.optim import Optimizer, lr_scheduler
+
+log = logging.getLogger(__name__)
 
 
 def warmup_cosine(
@@ -67,3 +72,67 @@ def plateau(
     """Multiply every rate by ``factor`` when ``monitor`` stops improving for ``patience`` epochs."""
     scheduler = lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=patience)
     return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}
+
+
+# Training longer: the one place that decides what a schedule does when a resumed run's length changes.
+#
+# Schedules stepped per batch are planned for the run's length (cosine, one-cycle). Lightning restores a scheduler's
+# state from the checkpoint, horizon included, so raising trainer.max_epochs on resume would run the added epochs
+# past the end of the old plan: at learning rate 0 for the cosine. Instead, the schedule is rebuilt for the new
+# length and moved to the step the run has reached, i.e. the rest of the run follows the schedule it would have had
+# had it been started with the new max_epochs (a finished cosine of 10 epochs extended to 20 continues from the
+# middle of the longer cosine, at half the peak rate). Per-epoch schedules (step, plateau) plan no length and
+# simply go on.
+
+
+def build_scheduler(spec: Any, optimizer: Optimizer, trainer: Any) -> dict[str, Any]:
+    """The Lightning scheduler config of `spec` (a ``conf/scheduler`` config: ``_target_`` + ``_partial_``) for
+    `optimizer`, planned for `trainer`'s run; the plan travels inside the scheduler's state (see above)."""
+    from hydra.utils import instantiate
+
+    total_steps = int(trainer.estimated_stepping_batches)
+    steps_per_epoch = max(total_steps // max(trainer.max_epochs or 1, 1), 1)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    config = instantiate(spec)(optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    if config.get("interval") == "step":
+        # Saved with the scheduler's state_dict (plain ints and floats: checkpoints still load weights_only).
+        config["scheduler"].transferlab_plan = {"total_steps": total_steps, "base_lrs": base_lrs}
+    return config
+
+
+def replan(trainer: Any, config: Any, spec: Any) -> str | None:
+    """Rebuilds the step-wise scheduler of Lightning's `config` when the run's length no longer matches its plan;
+    returns what was done, for the log, or None when nothing changed."""
+    plan = getattr(config.scheduler, "transferlab_plan", None)
+    total_steps = int(trainer.estimated_stepping_batches)
+    if plan is None or config.interval != "step" or plan["total_steps"] == total_steps:
+        return None
+    optimizer = config.scheduler.optimizer
+    for group, base_lr in zip(optimizer.param_groups, plan["base_lrs"], strict=True):
+        group["lr"] = base_lr
+        group.pop("initial_lr", None)  # the new schedulers start from the configured rates, as at the start
+    new = build_scheduler(spec, optimizer, trainer)["scheduler"]
+    with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()": fast-forwarding, on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(min(trainer.global_step, total_steps)):
+            new.step()
+    config.scheduler = new
+    return (
+        f"the learning-rate schedule, planned for {plan['total_steps']} steps, is rebuilt for {total_steps} "
+        f"(trainer.max_epochs={trainer.max_epochs}) and continues from step {trainer.global_step}: first group's "
+        f"rate {optimizer.param_groups[0]['lr']:.3g}"
+    )
+
+
+class ScheduleHorizon(Callback):
+    """On a resume whose length changed (``trainer.max_epochs`` raised to train longer), replans every step-wise
+    schedule for the new length from the step reached (see :func:`replan`); `spec` is the run's scheduler config."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        for config in trainer.lr_scheduler_configs:
+            message = replan(trainer, config, self.spec)
+            if message:
+                log.info("Resumed with a new length: %s", message)

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap
+
+# scipy is imported inside the functions: the sweep callbacks import this module at every launch, before the
+# command line is even parsed, and scipy.stats costs a second.
 
 CONFIDENCE = 0.95
 RESAMPLES = 500
@@ -23,6 +25,8 @@ FEW_PER_CLASS = 30  # test images of a class below which a figure's interval is 
 
 def accuracy_interval(correct: int, n: int, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The Wilson score interval of an accuracy of `correct` out of `n`."""
+    from scipy.stats import binomtest
+
     if n < 1:
         raise ValueError("an accuracy interval needs at least one test image")
     interval = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
@@ -55,6 +59,8 @@ def macro_f1_interval(
     confidence: float = CONFIDENCE,
 ) -> tuple[float, float]:
     """A seeded percentile-bootstrap interval of macro F1 over the test images."""
+    from scipy.stats import bootstrap
+
     targets, predictions = np.asarray(targets), np.asarray(predictions)
     if len(targets) < 2:
         raise ValueError("a bootstrap interval needs at least two test images")
@@ -92,6 +98,8 @@ class McNemar:
 
 def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemar:
     """McNemar's exact test from per-image correctness of two models, listed in the same image order."""
+    from scipy.stats import binomtest
+
     a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
     if a.shape != b.shape:
         raise ValueError(f"McNemar's test needs the same images for both models ({len(a)} vs {len(b)})")

@@ -19,18 +19,29 @@ from typing import Any
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A
+import cv2
 import torch
 from albumentations.pytorch import ToTensorV2
 
+# The names torchvision's and timm's weight metadata use, as OpenCV flags.
+INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
 
-def build_eval_transform(*, image_size: int, resize_ratio: float = 0.875) -> A.Compose:
-    """Resize the shorter side to `image_size / resize_ratio`, centre crop `image_size`, uint8 CHW tensor."""
-    return A.Compose([*_resize_centre_crop(image_size, resize_ratio), ToTensorV2()])
+
+def build_eval_transform(*, image_size: int, resize_ratio: float = 0.875, interpolation: str = "bilinear") -> A.Compose:
+    """Resize the shorter side to `image_size / resize_ratio`, centre crop `image_size`, uint8 CHW tensor.
+
+    `interpolation` (`bilinear` or `bicubic`, as the weights' metadata names it) is used when enlarging; shrinking
+    always averages areas (anti-aliased)."""
+    return A.Compose([*_resize_centre_crop(image_size, resize_ratio, interpolation), ToTensorV2()])
 
 
 def eval_transform_of(preprocessing: Mapping[str, Any]) -> A.Compose:
     """The eval transform that a run's ``preprocessing`` (as datamodules give it and checkpoints carry it) describes."""
-    return build_eval_transform(image_size=preprocessing["image_size"], resize_ratio=preprocessing["resize_ratio"])
+    return build_eval_transform(
+        image_size=preprocessing["image_size"],
+        resize_ratio=preprocessing["resize_ratio"],
+        interpolation=preprocessing.get("interpolation", "bilinear"),  # older checkpoints carry none
+    )
 
 
 def normalize_images(
@@ -57,6 +68,7 @@ def build_train_transform(
     rot90: float,
     color_jitter: float,
     resize_ratio: float = 0.875,
+    interpolation: str = "bilinear",
 ) -> A.Compose:
     """Random (or eval-style) crop to `image_size`, optional flips/rotations/colour jitter, uint8 CHW tensor.
 
@@ -77,9 +89,15 @@ def build_train_transform(
         raise ValueError(f"augment.color_jitter must be >= 0 (0 disables it), got {color_jitter}")
 
     if random_crop_scale is None:
-        steps: list[A.BasicTransform] = _resize_centre_crop(image_size, resize_ratio)
+        steps: list[A.BasicTransform] = _resize_centre_crop(image_size, resize_ratio, interpolation)
     else:
-        steps = [A.RandomResizedCrop(size=(image_size, image_size), scale=_crop_scale(random_crop_scale))]
+        steps = [
+            A.RandomResizedCrop(
+                size=(image_size, image_size),
+                scale=_crop_scale(random_crop_scale),
+                interpolation=_cv2_interpolation(interpolation),
+            )
+        ]
     if hflip > 0:
         steps.append(A.HorizontalFlip(p=hflip))
     if rot90 > 0:
@@ -98,14 +116,26 @@ def build_train_transform(
     return A.Compose([*steps, ToTensorV2()])
 
 
-def _resize_centre_crop(image_size: int, resize_ratio: float) -> list[A.BasicTransform]:
+def _cv2_interpolation(name: str) -> int:
+    if name not in INTERPOLATIONS:
+        raise ValueError(f"interpolation={name!r} must be one of {', '.join(INTERPOLATIONS)}")
+    return INTERPOLATIONS[name]
+
+
+def _resize_centre_crop(
+    image_size: int, resize_ratio: float, interpolation: str = "bilinear"
+) -> list[A.BasicTransform]:
     if image_size < 1:
         raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
     if not 0 < resize_ratio <= 1:
         raise ValueError(f"resize_ratio must be in (0, 1] (the fraction kept by the centre crop), got {resize_ratio}")
     return [
         # INTER_AREA when shrinking: plain bilinear aliases badly on large photos (torchvision antialiases).
-        A.SmallestMaxSize(max_size=round(image_size / resize_ratio), area_for_downscale="image"),
+        A.SmallestMaxSize(
+            max_size=round(image_size / resize_ratio),
+            interpolation=_cv2_interpolation(interpolation),
+            area_for_downscale="image",
+        ),
         A.CenterCrop(height=image_size, width=image_size),
     ]
 

@@ -43,20 +43,28 @@ def find_learning_rate(
     Raises:
         ValueError: the finder had too few steps to suggest a rate.
     """
-    finder = Tuner(trainer).lr_find(
-        model,
-        datamodule=datamodule,
-        min_lr=min_lr,
-        max_lr=max_lr,
-        num_training=num_training,
-        update_attr=False,  # the rate lives in hparams.optimizer, not in an attribute Lightning knows
-    )
+    # Lightning's finder stops at trainer.max_epochs, so on small data (max_epochs x batches < num_training) it ends
+    # early and blames a "diverging loss". Like fastai's, it cycles through the training loader until it has its
+    # steps: each epoch has at least one batch, so num_training epochs are always enough.
+    max_epochs = trainer.fit_loop.max_epochs
+    trainer.fit_loop.max_epochs = max(max_epochs if max_epochs is not None and max_epochs >= 0 else 0, num_training)
+    try:
+        finder = Tuner(trainer).lr_find(
+            model,
+            datamodule=datamodule,
+            min_lr=min_lr,
+            max_lr=max_lr,
+            num_training=num_training,
+            update_attr=False,  # the rate lives in hparams.optimizer, not in an attribute Lightning knows
+        )
+    finally:
+        trainer.fit_loop.max_epochs = max_epochs
     suggestion = finder.suggestion() if finder is not None else None
     if suggestion is None:
         raise ValueError(
             f"tune.lr_find could not suggest a learning rate from {len(finder.results.get('lr', [])) if finder else 0} "
-            f"steps (tune.num_training={num_training}; the loss diverged or an epoch is shorter): raise "
-            "tune.num_training or trainer.max_epochs, or set optimizer.lr yourself with tune.lr_find=false"
+            f"steps (tune.num_training={num_training}; the loss diverged early): lower tune.max_lr or raise "
+            "tune.num_training, or set optimizer.lr yourself with tune.lr_find=false"
         )
     previous = model.hparams.optimizer["lr"]
     model.hparams.optimizer["lr"] = float(suggestion)

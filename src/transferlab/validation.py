@@ -53,7 +53,8 @@ def _check_data(cfg: DictConfig) -> None:
     _number(cfg, "data.val_fraction", low=0, high=1, high_open=True)
     _number(cfg, "data.test_fraction", low=0, high=1, high_open=True)
     _integer(cfg, "data.split_seed", low=0)
-    _number(cfg, "data.resize_ratio", low=0, high=1, low_open=True)
+    if cfg.data.resize_ratio is not None:
+        _number(cfg, "data.resize_ratio", low=0, high=1, low_open=True)
     resolve_verify(cfg.data.bad_images, cfg.data.verify)
     if cfg.data.val_fraction + cfg.data.test_fraction >= 1:
         raise ValueError(

@@ -14,8 +14,8 @@ from conftest import make_config
 from transferlab.bad_images import read_skipped_csv
 from transferlab.data import FolderDataModule
 from transferlab.images import read_rgb
-from transferlab.run import run
 from transferlab.layouts import scan_folder
+from transferlab.run import run
 
 from .conftest import AWKWARD, BODY_BAD, HEADER_BAD, all_bad, header_bad, kinds
 

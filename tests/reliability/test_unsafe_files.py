@@ -15,7 +15,7 @@ import torch
 
 from transferlab import files
 from transferlab.archives import extract_archive
-from transferlab.backbones import read_state_dict_file
+from transferlab.backbone_weights import read_state_dict_file
 from transferlab.checkpoints import SafeCheckpointIO, load_checkpoint
 from transferlab.run import run
 
