@@ -355,8 +355,7 @@ def run_cases(bench: Bench, corpus: Path) -> None:
         "-m",
         f"data.root={clean}",
         *TINY,
-        "strategy=scratch,finetune",
-        "strategy.unfreeze_from=layer9",
+        "optimizer.lr=0.001,-1",  # the second job's config is refused inside the job: it fails, the sweep goes on
         f"hydra.sweep.dir={sweep}",
     )
     bench.case("a sweep with a job that fails", "train.py -m", result, "job(s) of the sweep")

@@ -68,6 +68,24 @@ def _is_incomplete(path: Path, error: Exception) -> bool:
         return True
 
 
+def best_checkpoint_in(folder: Path, monitor: str) -> tuple[str, float]:
+    """The checkpoint of `folder` with the best `monitor` score, as recorded inside each (by the ModelCheckpoint
+    that saved it), and that score; for a run dir whose ModelCheckpoint state points elsewhere (moved or copied)."""
+    scores = {}
+    for path in folder.glob("*.ckpt"):
+        for key, state in load_checkpoint(path).get("callbacks", {}).items():
+            saved_best = Path(state.get("best_model_path") or "").name == path.name  # this file was the best
+            if f"'monitor': '{monitor}'" in key and saved_best and state.get("best_model_score") is not None:
+                scores[str(path)] = float(state["best_model_score"])
+    if not scores:
+        raise FileNotFoundError(
+            f"{folder} holds no checkpoint saved as the best by {monitor}: nothing to test; re-run without ckpt_path"
+        )
+    best = max(scores, key=scores.get)
+    log.info("Best checkpoint by %s read from %s: %s (%.4f)", monitor, folder, best, scores[best])
+    return best, scores[best]
+
+
 class SafeCheckpointIO(TorchCheckpointIO):
     """Writes checkpoints atomically and reads them with ``weights_only=True`` only.
 

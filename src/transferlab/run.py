@@ -25,6 +25,7 @@ from transferlab.bad_images import SKIPPED_FILE
 from transferlab.checkpoints import (
     RandomStateCheckpoint,
     SafeCheckpointIO,
+    best_checkpoint_in,
     check_checkpoint_classes,
     resolve_ckpt_path,
 )
@@ -102,12 +103,16 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = trainer.checkpoint_callback
     if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
         raise RuntimeError("Training produced no checkpoint: callbacks.model_checkpoint must stay enabled")
-    best = checkpoint.best_model_path
+    best, best_score = checkpoint.best_model_path, checkpoint.best_model_score
+    if best_score is None or Path(best).parent != Path(checkpoint.dirpath):
+        # A run dir moved or copied since its last checkpoint: Lightning keeps the best path of the old folder and
+        # drops its score. The best checkpoint is this run's own, in its checkpoints/ folder.
+        best, best_score = best_checkpoint_in(Path(checkpoint.dirpath), checkpoint.monitor)
     test_results = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
 
     metrics = {
-        "best_val_acc": float(checkpoint.best_model_score),
-        "best_ckpt": checkpoint.best_model_path,
+        "best_val_acc": float(best_score),
+        "best_ckpt": str(best),
         "epochs": trainer.current_epoch,
         "max_epochs": trainer.max_epochs,  # what the run was planned for: resume.finished() compares it
         "fit_seconds": round(fit_seconds, 3),
