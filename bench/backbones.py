@@ -1,7 +1,7 @@
 """Backbones side by side: parameters, trainable parameters under each strategy, and CPU images/s of one training
 step (forward, backward, SGD step) at 64 px, batch 16, for the backbones of conf/model/.
 
-    python bench/backbones.py [--steps 3]
+    python bench/backbones.py [--steps 3] [--quick]
 
 Prints the README's Backbones table (markdown). Random weights (speed does not depend on them); 10 classes. The
 feature-extraction step runs the frozen backbone in eval mode without gradients into it, as a run does.
@@ -53,7 +53,10 @@ def images_per_second(name: str, size: int, strategy: Strategy, steps: int, batc
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: two backbones, one timed step")
     args = parser.parse_args()
+    backbones = dict(list(BACKBONES.items())[:2]) if args.quick else BACKBONES
+    steps = 1 if args.quick else args.steps
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
@@ -61,15 +64,15 @@ def main() -> None:
         "img/s scratch | img/s feature_extraction |"
     )
     print("|---|---:|---|---:|---:|")
-    for name, size in BACKBONES.items():
+    for name, size in backbones.items():
         trainable = []
         for strategy in STRATEGIES.values():
             backbone = build_backbone(name, 10)
             apply_strategy(backbone, strategy, epoch=0)
             trainable.append(sum(p.numel() for p in backbone.net.parameters() if p.requires_grad))
         total = sum(p.numel() for p in backbone.net.parameters())
-        scratch = images_per_second(name, size, STRATEGIES["scratch"], args.steps)
-        frozen = images_per_second(name, size, STRATEGIES["feature_extraction"], args.steps)
+        scratch = images_per_second(name, size, STRATEGIES["scratch"], steps)
+        frozen = images_per_second(name, size, STRATEGIES["feature_extraction"], steps)
         note = "" if size == 64 else f" ({size} px)"
         print(
             f"| `{name}`{note} | {total / 1e6:.1f} M | "

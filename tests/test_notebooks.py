@@ -104,9 +104,12 @@ def test_compare_strategies_notebook_reports_the_sweep(tmp_path: Path, monkeypat
         ["1", "feature_extraction", "0.700", "0.650", "2", "6.0", "500"],
         ["0", "scratch", "0.500", "0.450", "3", "6.0", "1,000"],
     ]
-    assert "best: job 2 (strategy=finetune strategy.freeze_epochs=1), test accuracy 0.850" in lines
+    assert (
+        "selected on validation: job 2 (strategy=finetune strategy.freeze_epochs=1), val accuracy 0.900, "
+        "test accuracy 0.850" in lines
+    )
     report = (sweep / "report.md").read_text()
-    assert "**Best: `strategy=finetune strategy.freeze_epochs=1`** (job 2)" in report
+    assert "**Selected on validation: `strategy=finetune strategy.freeze_epochs=1`** (job 2)" in report
     shown = [output["data"]["text/markdown"] for output in outputs if "text/markdown" in output.get("data", {})]
     assert shown == [report]
     assert pngs_in(outputs) == 2  # report.png and the best job's learning curves

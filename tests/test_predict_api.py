@@ -101,3 +101,13 @@ def test_bad_inputs_name_their_index(trained, image_files: list[Path], tmp_path:
 def test_import_transferlab_stays_cheap() -> None:
     code = "import sys, transferlab; assert 'torch' not in sys.modules, 'import transferlab imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_predict_files_takes_num_workers_auto(trained, image_files: list[Path]) -> None:
+    # eval.py and predict.py num_workers=auto: the loaders' own rule, as for training.
+    model = load_classifier(trained[1]["best_ckpt"])
+    auto = predict_files(model, image_files, num_workers="auto")
+    plain = predict_files(model, image_files, num_workers=0)
+    assert torch.allclose(auto.probs, plain.probs) and auto.paths == plain.paths
+    with pytest.raises(ValueError, match="num_workers='two' must be a non-negative integer or auto"):
+        predict_files(model, image_files, num_workers="two")

@@ -167,7 +167,7 @@ class FolderDataModule(LightningDataModule):
         augment: dict[str, Any] | None = None,
         mean: Sequence[float] = (0.485, 0.456, 0.406),
         std: Sequence[float] = (0.229, 0.224, 0.225),
-        resize_ratio: float = 0.875,
+        resize_ratio: float | None = 0.875,
         interpolation: str = "bilinear",
         demo: dict[str, Any] | None = None,
         download: dict[str, Any] | None = None,
@@ -210,7 +210,7 @@ class FolderDataModule(LightningDataModule):
         self.balanced_sampler = balanced_sampler
         self.augment = dict(augment or {})
         self.mean, self.std = tuple(mean), tuple(std)
-        self.resize_ratio = resize_ratio
+        self.resize_ratio = 0.875 if resize_ratio is None else resize_ratio  # None: ImageNet's usual 224/256
         self.interpolation = interpolation
         self.download = download
         self.found: SampleTable | None = None  # what the folders or label table hold, before the split

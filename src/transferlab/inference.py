@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 from torch.utils.data import DataLoader, Dataset
 
+from transferlab.data import default_num_workers
 from transferlab.files import atomic_write_csv
 from transferlab.images import (
     IMAGE_EXTENSIONS,
@@ -224,7 +225,7 @@ def predict_files(
     paths: Sequence[str | Path],
     *,
     batch_size: int = 64,
-    num_workers: int = 0,
+    num_workers: int | str = 0,
     device: str = "auto",
     progress: bool = False,
     views: Sequence[str] = PLAIN,
@@ -239,6 +240,10 @@ def predict_files(
     views = tuple(views)
     paths = [Path(p) for p in paths]
     dataset = ImagePaths(paths, eval_transform(model), int(model.hparams.preprocessing["image_size"]))
+    if num_workers == "auto":
+        num_workers = default_num_workers()
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers={num_workers!r} must be a non-negative integer or auto")
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     target = resolve_device(device)
     model = model.to(target).eval()

@@ -49,7 +49,11 @@ def optuna_section(sweep_dir: Path, rows: list[dict[str, Any]], selected: dict[s
 def rebuild_study(rows: list[dict[str, Any]], names: list[str]) -> Any:
     """An in-memory Optuna study with one trial per job: its swept parameters and its best val accuracy."""
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.distributions import CategoricalDistribution, LogUniformDistribution, UniformDistribution
+
+    # optuna 2.x (hydra-optuna-sweeper holds optuna below 3): Uniform / LogUniform, FloatDistribution's forerunners.
+    def float_distribution(low: float, high: float, log: bool) -> Any:
+        return LogUniformDistribution(low, high) if log else UniformDistribution(low, high)
 
     values: dict[str, list[Any]] = {name: [] for name in names}
     trials = []
@@ -63,12 +67,12 @@ def rebuild_study(rows: list[dict[str, Any]], names: list[str]) -> Any:
     for name, seen in values.items():
         if seen and all(isinstance(v, float) for v in seen):
             low, high = min(seen), max(seen)
-            distributions[name] = FloatDistribution(low, high, log=low > 0 and high / low >= 100)
+            distributions[name] = float_distribution(low, high, log=low > 0 and high / low >= 100)
         elif seen:
             distributions[name] = CategoricalDistribution(sorted({str(v) for v in seen}))
     study = optuna.create_study(direction="maximize")
     for params, value in trials:
-        params = {k: v if isinstance(distributions[k], FloatDistribution) else str(v) for k, v in params.items()}
+        params = {k: str(v) if isinstance(distributions[k], CategoricalDistribution) else v for k, v in params.items()}
         used = {k: distributions[k] for k in params}
         state = optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL
         study.add_trial(optuna.trial.create_trial(params=params, distributions=used, value=value, state=state))

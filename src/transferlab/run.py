@@ -121,6 +121,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         "test_per_class_acc": model.test_report["per_class_acc"],
         "test_confusion_matrix": model.test_report["confusion_matrix"],
         "class_names": datamodule.class_names,
+        "data_root": str(datamodule.root),  # resolved: data.root, the label file's folder, or the demo's
         "skipped_images": len(datamodule.skipped),
     }
     if trainer.is_global_zero:
