@@ -6,7 +6,8 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("overhead.py", "cached_features.py", "loader.py", "scan.py", "gpu.py", "backbones.py")
+BENCHMARKS = ("overhead.py", "cached_features.py", "loader.py", "scan.py", "backbones.py", "gpu.py")  # gpu.py last: it
+# exits at once without CUDA, ending this process
 # red_team.py is not a speed benchmark: tests/reliability/test_red_team.py runs it whole.
 
 

@@ -16,8 +16,8 @@ EXPECTED = {
     "cached_features.py": "per-epoch ratio uncached / cached",
     "loader.py": "ratio full / reduced decode",
     "scan.py": "ratio scan+split / walk",
-    "gpu.py": "ratio end to end / loader alone",  # or its skip message on machines without CUDA
     "backbones.py": "| `resnet50` |",  # a row of the README's backbone table: parameters, img/s
+    "gpu.py": "ratio end to end / loader alone",  # or its skip message on machines without CUDA
 }
 OWN_TEST = {"all.py", "red_team.py"}  # red_team.py: tests/reliability/test_red_team.py runs it whole
 
