@@ -3,12 +3,16 @@
 import hydra
 from omegaconf import DictConfig
 
-import transferlab.resolvers  # noqa: F401  (first: the configs' resolvers; nothing heavy, so --help stays fast)
+from transferlab.startup import prepare
+
+prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> float:
-    from transferlab.evaluation import evaluate  # torch and Lightning: imported when the command runs, not for --help
+    from transferlab.commands.eval import (
+        evaluate,  # torch and Lightning: imported when the command runs, not for --help
+    )
 
     return evaluate(cfg)["acc"]
 

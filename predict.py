@@ -3,12 +3,16 @@
 import hydra
 from omegaconf import DictConfig
 
-import transferlab.resolvers  # noqa: F401  (first: the configs' resolvers; nothing heavy, so --help stays fast)
+from transferlab.startup import prepare
+
+prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from transferlab.inference import predict  # torch and Lightning: imported when the command runs, not for --help
+    from transferlab.commands.predict import (
+        predict,  # torch and Lightning: imported when the command runs, not for --help
+    )
 
     predict(cfg)
 

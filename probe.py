@@ -3,14 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
-import transferlab.resolvers  # noqa: F401  (first: the configs' resolvers; nothing heavy, so --help stays fast)
+from transferlab.startup import prepare
+
+prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="probe")
 def main(cfg: DictConfig) -> float:
-    from transferlab.linear_probe import (
-        linear_probe,  # torch and Lightning: imported when the command runs, not for --help
-    )
+    from transferlab.commands.probe import linear_probe  # torch and Lightning: imported when the command runs
 
     return linear_probe(cfg)["best_val_acc"]
 

@@ -5,9 +5,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-import transferlab.resolvers  # noqa: F401  (first: the configs' resolvers; nothing heavy, so --help stays fast)
-from transferlab.cli import config_errors
-from transferlab.resume import prepare
+from transferlab.startup import prepare
+
+prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
+
+from transferlab.cli import config_errors  # noqa: E402
+from transferlab.resume import prepare_launch  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -16,11 +19,11 @@ def main(cfg: DictConfig) -> float | None:
     with config_errors(multirun=multirun):
         # A re-launch into a run dir: its saved config, checked against this launch's overrides before anything
         # is written; a finished run (ckpt_path=auto) is skipped here, before torch is imported.
-        launch = prepare(cfg)
+        launch = prepare_launch(cfg)
         if launch.skip:
             return launch.metrics.get("best_val_acc")
         # Imported here, not at the top: torch and Lightning take seconds, which --help and completion must not.
-        from transferlab.run import run
+        from transferlab.commands.train import run
         from transferlab.sweep import record_failure
 
         # The returned value is what Hydra sweepers (e.g. Optuna) optimise.

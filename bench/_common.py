@@ -18,6 +18,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np
 from PIL import Image
 
+# The normalisation a hand-written notebook hard-codes (torchvision's ImageNet statistics).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 def parse_args(description: str, **extra: tuple[type, object, str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)

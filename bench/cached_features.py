@@ -23,8 +23,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 from torchvision.models import resnet18
 
+from transferlab.commands.train import run
 from transferlab.demo import make_demo_dataset
-from transferlab.run import run
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _ = EpochTimer  # instantiated by Hydra from the callbacks.timer override below

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import make_jpeg_folder, parse_args, table
+from _common import IMAGENET_MEAN, IMAGENET_STD, make_jpeg_folder, parse_args, table
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import get_model
 
@@ -88,10 +88,11 @@ def from_jpegs(tmp: Path, quick: bool, batch: int) -> list[tuple[str, str]]:
     from _timing import EpochTimer
     from pytorch_lightning import Trainer
 
-    from transferlab.data import FolderDataModule, default_num_workers
-    from transferlab.finetuning import Finetuning, Strategy
+    from transferlab.data import FolderDataModule
+    from transferlab.devices import default_num_workers
+    from transferlab.finetuning import Finetuning
     from transferlab.module import ImageClassifier
-    from transferlab.run import best_mixed_precision
+    from transferlab.resolvers import best_mixed_precision
 
     per_class, size = (16, (320, 240)) if quick else (500, (500, 375))
     root = make_jpeg_folder(tmp / "jpegs", classes=4, per_class=per_class, size=size)
@@ -114,7 +115,7 @@ def from_jpegs(tmp: Path, quick: bool, batch: int) -> list[tuple[str, str]]:
         class_names=datamodule.class_names,
         strategy={"name": "scratch"},
         optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1, "momentum": 0.9},
-        preprocessing=datamodule.preprocessing,
+        preprocessing=datamodule.preprocessing_with(IMAGENET_MEAN, IMAGENET_STD),
     )
     timer = EpochTimer()
     trainer = Trainer(  # conf/trainer/gpu.yaml's settings
@@ -128,7 +129,7 @@ def from_jpegs(tmp: Path, quick: bool, batch: int) -> list[tuple[str, str]]:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[Finetuning(Strategy("scratch")), timer],
+        callbacks=[Finetuning(), timer],
     )
     trainer.fit(model, datamodule=datamodule)
     train_images = (len(datamodule.datasets["train"]) // batch) * batch

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import make_jpeg_folder, parse_args, steady, table
+from _common import IMAGENET_MEAN, IMAGENET_STD, make_jpeg_folder, parse_args, steady, table
 from _timing import EpochTimer
 from pytorch_lightning import Callback, Trainer, seed_everything
 from pytorch_lightning.loggers import CSVLogger
@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from transferlab.backbones import build_network
 from transferlab.data import FolderDataModule
-from transferlab.finetuning import Finetuning, Strategy
+from transferlab.finetuning import Finetuning
 from transferlab.images import read_rgb
 from transferlab.module import ImageClassifier
 from transferlab.transforms import build_train_transform, normalize_images
@@ -57,7 +57,7 @@ class HandWritten:
         items = [(train.root / path, label) for path, label in zip(train.paths, train.labels, strict=True)]
         transform = build_train_transform(image_size=image_size, **AUGMENT)
         self.loader = DataLoader(
-            NotebookDataset(items, transform, (datamodule.mean, datamodule.std)),
+            NotebookDataset(items, transform, (IMAGENET_MEAN, IMAGENET_STD)),
             batch_size=datamodule.batch_size,
             shuffle=True,
             drop_last=True,
@@ -100,7 +100,7 @@ def transferlab_epochs(datamodule: FolderDataModule, epochs: int, log_dir: Path,
         class_names=datamodule.class_names,
         strategy={"name": "scratch"},
         optimizer=SGD,
-        preprocessing=datamodule.preprocessing,
+        preprocessing=datamodule.preprocessing_with(IMAGENET_MEAN, IMAGENET_STD),
     )
     timer = EpochTimer()
     trainer = Trainer(
@@ -109,7 +109,7 @@ def transferlab_epochs(datamodule: FolderDataModule, epochs: int, log_dir: Path,
         limit_val_batches=0,
         logger=CSVLogger(log_dir),
         log_every_n_steps=10,
-        callbacks=[Finetuning(Strategy("scratch")), timer, Interleave(hand_written)],
+        callbacks=[Finetuning(), timer, Interleave(hand_written)],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -9,8 +9,9 @@ Kept for refactors that must not change any output. Both versions run in the sam
 generated images and weights file, so absolute paths inside the outputs agree. Files are compared after removing
 what legitimately differs between two runs of the same code: timestamps, durations, throughput, process ids (JSON
 keys and CSV columns named for them, and the ``[time][logger][level]`` prefix of log lines); checkpoints by their
-tensors and hyperparameters (their pickles hold timings); the report's figure (it draws fit times) by its presence;
-other PNGs and everything else byte for byte.
+tensors and hyperparameters (their pickles hold timings); TorchScript archives without their debug records (source
+file and line of each traced call); the report's figure (it draws fit times) by its presence; other PNGs and
+everything else byte for byte.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +131,17 @@ def _digest(path: Path) -> str:
         return _hash("\n".join(lines))
     if suffix == ".ckpt":
         return _checkpoint_digest(path)
+    if suffix == ".pt" and zipfile.is_zipfile(path):
+        return _torchscript_digest(path)
     return _hash(path.read_bytes())
+
+
+def _torchscript_digest(path: Path) -> str:
+    """A TorchScript archive without its ``*.debug_pkl`` members: those record the source file and line of every
+    traced call, which moves with the code, not with the model."""
+    with zipfile.ZipFile(path) as archive:
+        members = sorted(n for n in archive.namelist() if not n.endswith(".debug_pkl"))
+        return _hash(b"".join(name.encode() + archive.read(name) for name in members))
 
 
 def _checkpoint_digest(path: Path) -> str:

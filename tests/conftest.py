@@ -12,6 +12,9 @@ from pytorch_lightning import Callback
 from torchvision.models import resnet18
 
 from transferlab.demo import make_demo_dataset
+from transferlab.startup import prepare
+
+prepare()  # what every entry script does first: the configs' resolvers, the environment
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 

@@ -23,6 +23,7 @@ from torchvision.models import ResNet18_Weights, resnet18
 
 from transferlab.backbones import build_network
 from transferlab.demo import DEMO_CLASSES, MARKER_NAME
+from transferlab.rundir import SUMMARY_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +156,7 @@ def test_multirun_three_strategies_writes_summary(tmp_path, env):
     )
     assert_succeeded(result)
 
-    with (sweep_dir / "summary.csv").open(newline="") as f:
+    with (sweep_dir / SUMMARY_FILE).open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert [row["status"] for row in rows] == ["ok"] * 3, rows
     for strategy, row in zip(strategies, rows, strict=True):

@@ -10,7 +10,7 @@ from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from transferlab.run import validate
+from transferlab.validation import validate
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -57,8 +57,8 @@ def test_schedulers_instantiate(config, scheduler: str) -> None:
 
 
 def test_scheduler_none_keeps_rates_constant(config, shapes_root: Path) -> None:
+    from transferlab.commands.train import build_model
     from transferlab.data import FolderDataModule
-    from transferlab.run import build_model
 
     cfg = config("scheduler=none")
     datamodule = FolderDataModule(str(shapes_root), num_workers=0, augment=dict(cfg.augment))

@@ -6,7 +6,6 @@ import csv
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,10 +13,12 @@ from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 from trained_run import CONF_DIR, command_config, train_once
 
-from transferlab.evaluation import compute_metrics, evaluate, select_images, unfreeze_epoch
+from transferlab.commands.eval import evaluate, select_images
+from transferlab.commands.train import run
 from transferlab.finetuning import Strategy
-from transferlab.inference import beside_run, find_checkpoint
-from transferlab.run import run
+from transferlab.metrics import compute_metrics
+from transferlab.resolvers import beside_run
+from transferlab.trained_model import find_checkpoint
 
 CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
 
@@ -138,13 +139,18 @@ def test_outputs_go_beside_the_checkpoints_run(trained, tmp_path: Path) -> None:
     assert beside_run(None, "export", "fallback") == "fallback"
 
 
-def test_unfreeze_epoch_is_marked_for_two_stage_runs_only() -> None:
-    def model(**strategy) -> SimpleNamespace:
-        return SimpleNamespace(strategy=Strategy(**strategy))
-
-    assert unfreeze_epoch(model(name="finetune", freeze_epochs=2)) == 2
-    assert unfreeze_epoch(model(name="finetune")) is None
-    assert unfreeze_epoch(model(name="scratch")) is None
+def test_unfreeze_epochs_mark_every_step_of_the_strategy() -> None:
+    stages = ["stem", "layer1", "layer2", "layer3", "layer4"]
+    assert Strategy("finetune", freeze_epochs=2).unfreeze_epochs(stages) == [2]
+    assert Strategy("finetune").unfreeze_epochs(stages) == []
+    assert Strategy("scratch").unfreeze_epochs(stages) == []
+    assert Strategy("feature_extraction").unfreeze_epochs(stages) == []
+    # Gradual: the last stage at the end of the warm-up, then one more every 2 epochs, down to layer3.
+    gradual = Strategy("finetune", freeze_epochs=1, unfreeze_every=2, unfreeze_from="layer3")
+    assert gradual.unfreeze_epochs(stages) == [1, 3]
+    assert [len(gradual.trainable_stages(e, stages)) for e in range(5)] == [1, 2, 2, 3, 3]  # head included
+    # Without a warm-up the first stage trains from epoch 0: only the later steps are marked.
+    assert Strategy("finetune", unfreeze_every=3).unfreeze_epochs(stages) == [3, 6, 9, 12]
 
 
 def test_compute_metrics_per_class_and_macro() -> None:
@@ -172,8 +178,8 @@ def test_find_checkpoint_best_last_or_a_path(trained, tmp_path: Path) -> None:
 
 
 def test_worst_predictions_are_labelled_with_their_sort_key(trained, shapes_root, monkeypatch, tmp_path) -> None:
-    from transferlab import evaluation
-    from transferlab.inference import load_classifier
+    from transferlab import figures
+    from transferlab.trained_model import load_classifier
 
     run_dir, _ = trained
     model = load_classifier(find_checkpoint(run_dir))
@@ -181,7 +187,7 @@ def test_worst_predictions_are_labelled_with_their_sort_key(trained, shapes_root
     probs = torch.tensor([[0.1, 0.7, 0.1, 0.05, 0.05], [0.6, 0.1, 0.1, 0.1, 0.1], [0.02, 0.9, 0.04, 0.02, 0.02]])
     targets = torch.tensor([0, 0, 0])
     drawn = {}
-    monkeypatch.setattr(evaluation, "plot_image_grid", lambda images, titles, path, **kw: drawn.setdefault("t", titles))
-    evaluation.plot_worst_predictions(model, paths, probs, targets, tmp_path, 2)
+    monkeypatch.setattr(figures, "plot_image_grid", lambda images, titles, path, **kw: drawn.setdefault("t", titles))
+    figures.plot_worst_predictions(model, paths, probs, targets, tmp_path, 2)
     # Sorted by the true class's probability (0.02, then 0.10), and labelled with it, not with the winner's.
     assert drawn["t"] == ["circle → ellipse\np(true)=0.02", "circle → ellipse\np(true)=0.10"]

@@ -11,9 +11,10 @@ import pytest
 import torch
 from trained_run import command_config, train_once
 
-import transferlab.export
-from transferlab.export import export
-from transferlab.inference import load_classifier, network_input
+import transferlab.commands.export
+from transferlab.commands.export import export
+from transferlab.prediction import network_input
+from transferlab.trained_model import load_classifier
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +54,9 @@ def test_export_refuses_an_unknown_format_and_an_unfaithful_file(trained, tmp_pa
     with pytest.raises(ValueError, match="ckpt_path is required"):
         export(command_config("export", tmp_path))
     # An exporter bug stands in as a file whose logits are off by 0.01.
-    faithful = transferlab.export.run_torchscript
-    monkeypatch.setattr(transferlab.export, "run_torchscript", lambda path, images: faithful(path, images) + 0.01)
+    faithful = transferlab.commands.export.run_torchscript
+    monkeypatch.setattr(
+        transferlab.commands.export, "run_torchscript", lambda path, images: faithful(path, images) + 0.01
+    )
     with pytest.raises(RuntimeError, match=r"model.torchscript.pt gives logits up to 1.00e-02 away from PyTorch's"):
         export(command_config("export", tmp_path, ckpt, "format=torchscript"))

@@ -16,7 +16,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from transferlab import torchvision_backbones
 from transferlab.backbones import backbone_from, build_backbone, build_head
-from transferlab.export import export_onnx, run_onnx
+from transferlab.commands.export import export_onnx, run_onnx
 
 FAMILIES = {
     "resnet18": {},

@@ -10,8 +10,8 @@ from torch import nn
 
 import transferlab.module
 from transferlab import backbones
+from transferlab.commands.train import run
 from transferlab.module import ImageClassifier
-from transferlab.run import run
 
 
 def count_backbone_images(monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -10,9 +10,10 @@ from pytorch_lightning import Callback
 
 from transferlab.backbone_weights import load_backbone_weights
 from transferlab.backbones import Backbone
+from transferlab.commands.train import build_datamodule, build_model, build_trainer
 from transferlab.finetuning import Strategy, hold_frozen, set_trainable_stages
 from transferlab.module import ImageClassifier
-from transferlab.run import build_datamodule, build_model, build_trainer, validate
+from transferlab.validation import validate
 
 RESNET = ["stem", "layer1", "layer2", "layer3", "layer4"]
 ALL = {*RESNET, "head"}
@@ -117,13 +118,13 @@ class EpochRecorder(Callback):
 
 
 def train(cfg, tmp_path: Path) -> tuple[dict, EpochRecorder]:
-    """The real wiring of run.py (data, model, weights, callbacks, Trainer), with a recorder attached."""
-    strategy = validate(cfg)
+    """The real wiring of train.py (data, model, weights, callbacks, Trainer), with a recorder attached."""
+    validate(cfg)
     datamodule = build_datamodule(cfg, tmp_path, None)
     model = build_model(cfg, datamodule)
     load_backbone_weights(model.backbone, cfg.model.weights)
     initial = snapshot(model.backbone)
-    trainer = build_trainer(cfg, strategy)
+    trainer = build_trainer(cfg)
     recorder = EpochRecorder()
     trainer.callbacks.append(recorder)
     trainer.fit(model, datamodule=datamodule)

@@ -13,9 +13,11 @@ import pytest
 import torch
 from trained_run import command_config, train_once
 
-from transferlab.evaluation import evaluate
-from transferlab.images import read_rgb
-from transferlab.inference import list_images, load_classifier, network_input, predict, preprocessed_image
+from transferlab.commands.eval import evaluate
+from transferlab.commands.predict import predict
+from transferlab.images import list_images, read_rgb
+from transferlab.prediction import network_input, preprocessed_image
+from transferlab.trained_model import load_classifier
 
 CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
 

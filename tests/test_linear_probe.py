@@ -9,7 +9,7 @@ import pytest
 import torch
 from trained_run import command_config, train_once
 
-from transferlab.linear_probe import fit_logistic_regression, linear_probe
+from transferlab.commands.probe import fit_logistic_regression, linear_probe
 
 SHRINK = [
     "data=folder",

@@ -13,8 +13,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 
 from transferlab.backbones import check_backbone_name
+from transferlab.commands.train import run
 from transferlab.module import ImageClassifier
-from transferlab.run import run, validate
+from transferlab.validation import validate
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
@@ -53,7 +54,7 @@ def test_one_sweep_over_strategies_shares_model_pretrained(tmp_path: Path) -> No
 
 
 def test_scratch_says_it_ignores_pretrained_and_refuses_explicit_weights(tmp_path: Path, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="transferlab.run"):
+    with caplog.at_level(logging.INFO, logger="transferlab.validation"):
         validate(compose_train("strategy=scratch", "model.pretrained=/some/w.pth"))
     assert "model.pretrained=/some/w.pth is not used" in caplog.text
     with pytest.raises(ValueError, match=r"strategy=scratch trains from random weights, but model.weights=/w.pth"):

@@ -54,7 +54,7 @@ def test_learning_curves_draw_the_ema_and_mark_the_unfreeze_epoch(tmp_path: Path
     noisy = {"val/acc": {e: 0.5 + 0.3 * (e % 2) for e in range(6)}, "val/loss": {e: 1.0 - 0.1 * e for e in range(6)}}
     raw_only = imread(plot_learning_curves(noisy, tmp_path / "raw.png", smoothing=0))
     smoothed = imread(plot_learning_curves(noisy, tmp_path / "ema.png"))
-    marked = imread(plot_learning_curves(noisy, tmp_path / "marked.png", unfreeze_epoch=3))
+    marked = imread(plot_learning_curves(noisy, tmp_path / "marked.png", unfreeze_epochs=[3]))
     assert raw_only.shape == smoothed.shape == marked.shape
     assert np.abs(smoothed - raw_only).max() > 0.5  # the EMA lines are drawn
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from transferlab.devices import resolve_device
 from transferlab.files import atomic_write_json, atomic_write_text
-from transferlab.inference import resolve_device
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from PIL import Image
 from trained_run import train_once
 
 from transferlab import ImagePrediction, Predictor
-from transferlab.inference import load_classifier, predict_files
 from transferlab.module import ImageClassifier
+from transferlab.prediction import predict_files
+from transferlab.trained_model import load_classifier
 
 
 @pytest.fixture(scope="session")

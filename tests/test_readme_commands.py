@@ -43,14 +43,13 @@ from torchvision.models import get_model, get_model_weights
 from trained_run import command_config
 
 import transferlab.data
-import transferlab.linear_probe
+import transferlab.devices
+import transferlab.prediction
+from transferlab.commands.export import FILES as EXPORT_FILES
+from transferlab.commands.probe import linear_probe
 from transferlab.demo import make_demo_dataset
-from transferlab.evaluation import eval_split
-from transferlab.export import FILES as EXPORT_FILES
-from transferlab.inference import run_dir_of
-from transferlab.linear_probe import linear_probe
-from transferlab.report import REPORT_FILE
-from transferlab.run import METRICS_FILE
+from transferlab.resolvers import eval_split
+from transferlab.rundir import METRICS_FILE, REPORT_FILE, SUMMARY_FILE, run_dir_of
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -157,7 +156,7 @@ class Prepared:
 
 def sweep_outputs(cmd: Prepared) -> list[Path]:
     sweep_dir = Path(cmd.overrides["hydra.sweep.dir"])
-    return [sweep_dir / "summary.csv", sweep_dir / REPORT_FILE]
+    return [sweep_dir / SUMMARY_FILE, sweep_dir / REPORT_FILE]
 
 
 def run_outputs(cmd: Prepared) -> list[Path]:
@@ -456,7 +455,7 @@ def substitute(text: str, resources: Resources) -> str:
 
 def check_sweep(sweep_dir: Path) -> None:
     """A multirun exits 0 when jobs fail (they write error.txt): every job of the summary must be ok."""
-    with (sweep_dir / "summary.csv").open(newline="") as f:
+    with (sweep_dir / SUMMARY_FILE).open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows, f"{sweep_dir / 'summary.csv'} has no jobs"
     failed = [f"job {row['job']}: {row['error']}" for row in rows if row["status"] != "ok"]
@@ -605,15 +604,15 @@ def test_probe_resolves_num_workers_auto_as_the_datamodule_does(
     monkeypatch: pytest.MonkeyPatch, shapes_root: Path, weights_file: Path, tmp_path: Path
 ) -> None:
     # Regression: `probe.py data=folder data.root=…` passed data.num_workers="auto" on to its DataLoader.
-    monkeypatch.setattr(transferlab.data, "default_num_workers", lambda: 1)
+    monkeypatch.setattr(transferlab.devices, "default_num_workers", lambda: 1)
     workers: list[int] = []
-    real_loader = transferlab.linear_probe.DataLoader
+    real_loader = transferlab.prediction.DataLoader
 
     def recording_loader(*args, **kwargs):
         workers.append(kwargs["num_workers"])
         return real_loader(*args, **kwargs)
 
-    monkeypatch.setattr(transferlab.linear_probe, "DataLoader", recording_loader)
+    monkeypatch.setattr(transferlab.prediction, "DataLoader", recording_loader)
     cfg = command_config(
         "probe",
         tmp_path,

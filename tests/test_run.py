@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from transferlab.commands.train import run
 from transferlab.module import ImageClassifier
-from transferlab.run import run
 
 
 @pytest.mark.parametrize("strategy", ["scratch", "feature_extraction", "finetune"])

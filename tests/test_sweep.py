@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 
 from transferlab.comparison import summarize_sweep
+from transferlab.rundir import SUMMARY_FILE
 from transferlab.sweep import (
     COLUMNS,
     GROUP_COLUMNS,
@@ -91,7 +92,7 @@ def test_jobs_sort_by_number(tmp_path):
 
 def test_summary_csv_has_fixed_columns_and_empty_missing_values(sweep_dir):
     path = write_summary_csv(sweep_dir, summary_rows(sweep_dir))
-    assert path == sweep_dir / "summary.csv"
+    assert path == sweep_dir / SUMMARY_FILE
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames) == COLUMNS
@@ -117,7 +118,7 @@ def test_print_summary_shows_percentages(sweep_dir):
 def test_callback_writes_summary_at_multirun_end(sweep_dir, capsys):
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}})
     SummaryCallback().on_multirun_end(config=config, config_name="train")
-    lines = (sweep_dir / "summary.csv").read_text().splitlines()
+    lines = (sweep_dir / SUMMARY_FILE).read_text().splitlines()
     assert lines[0] == ",".join(COLUMNS)
     assert len(lines) == 4
     assert "91.2%" in capsys.readouterr().out
@@ -125,7 +126,7 @@ def test_callback_writes_summary_at_multirun_end(sweep_dir, capsys):
 
 def test_command_line_regenerates_summary(sweep_dir):
     main([str(sweep_dir)])
-    assert (sweep_dir / "summary.csv").read_text().count("\n") == 4
+    assert (sweep_dir / SUMMARY_FILE).read_text().count("\n") == 4
     with pytest.raises(SystemExit):
         main([str(sweep_dir / "missing")])
 

@@ -8,11 +8,13 @@ import pytest
 from omegaconf import OmegaConf
 from test_cli import SHRINK, assert_succeeded, env, torch_home, train  # noqa: F401  (fixtures env, torch_home)
 
+from transferlab.rundir import SUMMARY_FILE
+
 pytestmark = pytest.mark.slow
 
 
 def read_summary(sweep_dir) -> list[dict[str, str]]:
-    with (sweep_dir / "summary.csv").open(newline="") as f:
+    with (sweep_dir / SUMMARY_FILE).open(newline="") as f:
         return list(csv.DictReader(f))
 
 

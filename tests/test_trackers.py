@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytorch_lightning.loggers import WandbLogger
 
-from transferlab.run import run
+from transferlab.commands.train import run
 from transferlab.trackers import flat_config, log_config, log_results
 
 

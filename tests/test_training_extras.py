@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torchvision.transforms import v2
 
 from transferlab.cli import ConfigError
+from transferlab.commands.train import run
 from transferlab.data import FolderDataModule
 from transferlab.mixing import build_batch_mixing
 from transferlab.module import ImageClassifier
-from transferlab.run import run
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01}
 

@@ -14,8 +14,10 @@ from omegaconf import OmegaConf
 from trained_run import command_config, train_once
 
 from transferlab import Predictor
-from transferlab.evaluation import evaluate
-from transferlab.inference import FLIPS, ROTATIONS, load_classifier, network_input, predict, trained_with_rot90
+from transferlab.commands.eval import evaluate
+from transferlab.commands.predict import predict
+from transferlab.prediction import FLIPS, ROTATIONS, network_input
+from transferlab.trained_model import load_classifier, trained_with_rot90
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from conftest import CONF_DIR, make_config
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from transferlab.run import run
+from transferlab.commands.train import run
 
 _RUNS: dict[Path, dict[str, Any]] = {}
 

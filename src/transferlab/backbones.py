@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from transferlab import timm_backbones, torchvision_backbones
+from transferlab.checks import integer, number
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,18 @@ class Backbone:
         return captured[0]
 
 
+def check_head(*, hidden_dim: int | None, dropout: float) -> None:
+    """The rules of ``model.head`` (config validation calls this too)."""
+    if hidden_dim is not None:
+        integer("model.head.hidden_dim", hidden_dim, low=1, hint="or null: no hidden layer")
+    number("model.head.dropout", dropout, low=0, high=1, high_open=True)
+
+
 def build_head(in_features: int, num_classes: int, *, hidden_dim: int | None, dropout: float) -> nn.Module:
     """The classifier that replaces the model's: optional hidden layer, optional dropout, then a linear layer."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: a classifier needs at least 2 classes")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"model.head.dropout={dropout} must be in [0, 1)")
+    check_head(hidden_dim=hidden_dim, dropout=dropout)
     layers: list[nn.Module] = []
     if hidden_dim:
         layers += [nn.Linear(in_features, hidden_dim), nn.ReLU(inplace=True)]

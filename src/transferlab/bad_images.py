@@ -21,13 +21,12 @@ from torch.utils.data import DataLoader, default_collate
 
 from transferlab.files import atomic_write_csv, read_csv_rows
 from transferlab.images import check_image
+from transferlab.rundir import SKIPPED_FILE
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("skip", "error")
 VERIFY_LEVELS = ("auto", "none", "header", "full")
-SKIPPED_FILE = "skipped_images.csv"
-BAD_IMAGES_FILE = "bad_images.csv"  # bad_images=error: every bad file, when too many to name in the message
 LISTED_IN_MESSAGE = 50
 SKIPPED_HEADER = ("path", "reason")
 

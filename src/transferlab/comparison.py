@@ -14,7 +14,6 @@ The rules a careful reviewer asks for, stated once here and used by the report a
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -24,12 +23,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from transferlab.files import read_csv_rows
+from transferlab.rundir import ERROR_FILE, OVERRIDES_FILE, PREDICTIONS_FILE, read_config, read_metrics
 from transferlab.stats import McNemar, few_images_warning, mcnemar
 
 METRICS = ("best_val_acc", "test_acc", "epochs", "fit_seconds")
 REPEAT_KEYS = ("data.fold", "seed", "data.split_seed")
 DEFAULT_METRIC = "val/acc"
-PREDICTIONS_FILE = "predictions.csv"
 
 
 def summarize_sweep(sweep_dir: str | Path) -> list[dict[str, Any]]:
@@ -43,7 +42,7 @@ def summarize_sweep(sweep_dir: str | Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(
             f"sweep folder {str(sweep_dir)!r} does not exist: pass the hydra.sweep.dir of a multirun."
         )
-    job_dirs = [p for p in sweep_dir.iterdir() if (p / ".hydra" / "overrides.yaml").is_file()]
+    job_dirs = [p for p in sweep_dir.iterdir() if (p / OVERRIDES_FILE).is_file()]
     return [_summarize_job(p) for p in sorted(job_dirs, key=lambda p: _natural_key(p.name))]
 
 
@@ -53,7 +52,7 @@ def _natural_key(name: str) -> list[int | str]:
 
 
 def _summarize_job(job_dir: Path) -> dict[str, Any]:
-    overrides = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"), resolve=False)
+    overrides = OmegaConf.to_container(OmegaConf.load(job_dir / OVERRIDES_FILE), resolve=False)
     row: dict[str, Any] = {
         "job": job_dir.name,
         "overrides": " ".join(str(o) for o in overrides or []),
@@ -61,18 +60,17 @@ def _summarize_job(job_dir: Path) -> dict[str, Any]:
         **dict.fromkeys(METRICS),
         "error": "",
     }
-    error_file = job_dir / "error.txt"
+    error_file = job_dir / ERROR_FILE
     if error_file.is_file():
         lines = error_file.read_text(encoding="utf-8", errors="replace").splitlines()
         row["error"] = lines[0].strip() if lines else ""
-    metrics_file = job_dir / "metrics.json"
-    if metrics_file.is_file():
-        # One unreadable file must not cost the summary of the whole sweep.
-        try:
-            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-        except ValueError as e:
-            row["error"] = row["error"] or f"metrics.json unreadable: {e}"
-        else:
+    # One unreadable file must not cost the summary of the whole sweep.
+    try:
+        metrics = read_metrics(job_dir)
+    except ValueError as e:
+        row["error"] = row["error"] or str(e)
+    else:
+        if metrics is not None:
             row["status"] = "ok"
             row.update({key: metrics.get(key) for key in METRICS})
     return row
@@ -161,14 +159,14 @@ def shared_overrides(overrides: list[list[str]]) -> set[str]:
 
 
 def _load_config(job_dir: Path) -> DictConfig:
-    path = job_dir / ".hydra" / "config.yaml"
-    return OmegaConf.load(path) if path.is_file() else OmegaConf.create()
+    config = read_config(job_dir)
+    return OmegaConf.create() if config is None else config
 
 
 def _load_metrics(job_dir: Path) -> dict[str, Any]:
     try:
-        return json.loads((job_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_metrics(job_dir) or {}
+    except ValueError:  # summarize_sweep has reported it in the job's row
         return {}
 
 

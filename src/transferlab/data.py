@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from transferlab.bad_images import (
-    BAD_IMAGES_FILE,
     SkippingDataLoader,
     Unreadable,
     bad_images_error,
@@ -28,11 +26,14 @@ from transferlab.bad_images import (
     resolve_verify,
     write_skipped_csv,
 )
+from transferlab.checks import integer
 from transferlab.demo import make_demo_dataset
+from transferlab.devices import resolve_num_workers
 from transferlab.download import fetch_dataset
 from transferlab.feature_cache import NO_AUGMENT, FeatureCache
 from transferlab.images import read_rgb, set_max_image_pixels
 from transferlab.layouts import dataset_root, read_labels, scan_folder
+from transferlab.rundir import BAD_IMAGES_FILE
 from transferlab.splits import SampleTable, load_or_make_splits
 from transferlab.transforms import build_eval_transform, build_train_transform
 
@@ -102,15 +103,17 @@ def decode_side(image_size: int, resize_ratio: float, random_crop_scale: Sequenc
 
 def weights_arguments(preprocessing: dict[str, Any]) -> dict[str, Any]:
     """The `FolderDataModule` arguments that the model's weights decide (``backbones.preprocessing_for``): its
-    input size (used when ``data.image_size`` is null and the demo is not used), resize ratio, interpolation,
-    mean and std."""
-    keys = ("resize_ratio", "interpolation", "mean", "std")
+    input size (used when ``data.image_size`` is null and the demo is not used), resize ratio and interpolation.
+    Their mean and std go to the model, which normalises (:meth:`FolderDataModule.preprocessing_with`)."""
+    keys = ("resize_ratio", "interpolation")
     return {"default_image_size": preprocessing["image_size"], **{key: preprocessing[key] for key in keys}}
 
 
-def default_num_workers() -> int:
-    """One loader worker per core this process may use, at most 8 (more rarely helps a single GPU)."""
-    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+def check_loader_settings(*, batch_size: int, num_workers: int | str) -> int:
+    """The rules of ``data.batch_size`` and ``data.num_workers`` (config validation calls this too); returns the
+    number of loader workers, ``auto`` resolved."""
+    integer("data.batch_size", batch_size, low=1)
+    return resolve_num_workers(num_workers, "data.num_workers")
 
 
 class FolderDataModule(LightningDataModule):
@@ -132,7 +135,6 @@ class FolderDataModule(LightningDataModule):
             validating (see ``splits.stratified_split``); None: one split by ``val_fraction``.
         balanced_sampler: draw training images with probability inverse to their class's frequency.
         augment: the ``augment`` config group (keyword arguments of ``build_train_transform``).
-        mean, std: input normalisation, from the backbone's weights.
         resize_ratio: eval resizes the shorter side to ``image_size / resize_ratio`` before the centre crop.
         interpolation: ``bilinear`` or ``bicubic``, as the weights were trained (used when enlarging).
         demo: the demo dataset, used when neither ``root`` nor ``labels_file`` is given: ``root`` (where it is
@@ -165,8 +167,6 @@ class FolderDataModule(LightningDataModule):
         fold: int = 0,
         balanced_sampler: bool = False,
         augment: dict[str, Any] | None = None,
-        mean: Sequence[float] = (0.485, 0.456, 0.406),
-        std: Sequence[float] = (0.229, 0.224, 0.225),
         resize_ratio: float | None = 0.875,
         interpolation: str = "bilinear",
         demo: dict[str, Any] | None = None,
@@ -184,12 +184,7 @@ class FolderDataModule(LightningDataModule):
         self.bad_images = bad_images
         self.skipped_file = None if skipped_file is None else Path(skipped_file)
         self.skipped: dict[str, str] = {}  # path relative to root -> reason, found by the scan or by a loader
-        if num_workers == "auto":
-            num_workers = default_num_workers()
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"data.num_workers={num_workers!r} must be a non-negative integer or 'auto'")
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size} must be >= 1")
+        num_workers = check_loader_settings(batch_size=batch_size, num_workers=num_workers)
         demo = dict(demo or {})
         demo_root, demo_size = demo.pop("root", None), demo.pop("train_image_size", None)
         self.root = dataset_root(root, labels_file=labels_file, demo_root=demo_root if demo else None)
@@ -209,7 +204,6 @@ class FolderDataModule(LightningDataModule):
         self.folds, self.fold = folds, fold
         self.balanced_sampler = balanced_sampler
         self.augment = dict(augment or {})
-        self.mean, self.std = tuple(mean), tuple(std)
         self.resize_ratio = 0.875 if resize_ratio is None else resize_ratio  # None: ImageNet's usual 224/256
         self.interpolation = interpolation
         self.download = download
@@ -228,13 +222,14 @@ class FolderDataModule(LightningDataModule):
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    @property
-    def preprocessing(self) -> dict[str, Any]:
-        """What inference must do to an image; travels inside checkpoints."""
+    def preprocessing_with(self, mean: Sequence[float], std: Sequence[float]) -> dict[str, Any]:
+        """What inference must do to an image: this data module's resize and crop, then the weights' normalisation
+        (``mean``, ``std``: the model's, not used here, since batches leave the loaders as uint8). Travels inside
+        checkpoints as the model's ``preprocessing``."""
         return {
             "image_size": self.image_size,
-            "mean": list(self.mean),
-            "std": list(self.std),
+            "mean": list(mean),
+            "std": list(std),
             "resize_ratio": self.resize_ratio,
             "interpolation": self.interpolation,
         }
@@ -264,7 +259,7 @@ class FolderDataModule(LightningDataModule):
             raise ValueError(
                 f"The validation split of {self.root} is empty: set data.val_fraction > 0 or add a val/ folder"
             )
-        # Both give uint8 tensors; the model normalises batches with self.mean/std on its device (see transforms.py).
+        # Both give uint8 tensors; the model normalises batches with its mean/std on its device (see transforms.py).
         sizes = {"image_size": self.image_size, "resize_ratio": self.resize_ratio, "interpolation": self.interpolation}
         eval_transform = build_eval_transform(**sizes)
         train_transform = build_train_transform(**sizes, **self.augment)

@@ -15,7 +15,6 @@ have no gradient, so toggling ``requires_grad`` is all that freezing needs.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,11 +22,9 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from transferlab.backbones import Backbone
+from transferlab.checks import integer, number
 
 STRATEGIES = ("scratch", "feature_extraction", "finetune")
-
-# Lightning warns about modules in eval mode when training starts; frozen BatchNorm is exactly that, on purpose.
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -63,16 +60,11 @@ class Strategy:
 
     def __post_init__(self) -> None:
         # Types first: a string from the command line ("two") would otherwise fail later, deep in a comparison.
-        for key in ("freeze_epochs", "unfreeze_every"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"strategy.{key}={value!r} must be an integer >= 0")
-        for key in ("backbone_lr_scale", "layer_decay"):
-            value = getattr(self, key)
-            if not (value is None and key == "layer_decay") and (
-                not isinstance(value, int | float) or isinstance(value, bool)
-            ):
-                raise ValueError(f"strategy.{key}={value!r} must be a number")
+        integer("strategy.freeze_epochs", self.freeze_epochs, low=0)
+        integer("strategy.unfreeze_every", self.unfreeze_every, low=0)
+        number("strategy.backbone_lr_scale", self.backbone_lr_scale, low=0, low_open=True)
+        if self.layer_decay is not None:
+            number("strategy.layer_decay", self.layer_decay, low=0, high=1, low_open=True, hint="or null")
         if self.name not in STRATEGIES:
             raise ValueError(f"strategy.name={self.name!r} is not a strategy; choose one of: {', '.join(STRATEGIES)}")
         start = self.unfreeze_from
@@ -92,15 +84,6 @@ class Strategy:
                 f"strategy.freeze_layers={layers!r} must be a number of layers (an integer >= 0), a fraction of them "
                 "(a float between 0 and 1), or null"
             )
-        if self.freeze_epochs < 0 or self.unfreeze_every < 0:
-            raise ValueError(
-                f"strategy.freeze_epochs={self.freeze_epochs} and strategy.unfreeze_every={self.unfreeze_every} "
-                "must be >= 0"
-            )
-        if not self.backbone_lr_scale > 0:
-            raise ValueError(f"strategy.backbone_lr_scale={self.backbone_lr_scale} must be > 0")
-        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
-            raise ValueError(f"strategy.layer_decay={self.layer_decay} must be in (0, 1], or null")
         finetune_only = self.freeze_epochs or self.unfreeze_every or start is not None or layers is not None
         if self.name != "finetune" and finetune_only:
             raise ValueError(
@@ -150,6 +133,15 @@ class Strategy:
             deepest_first = deepest_first[: 1 + (epoch - self.freeze_epochs) // self.unfreeze_every]
         return {"head", *deepest_first}
 
+    def unfreeze_epochs(self, stages: Sequence[str]) -> list[int]:
+        """The epochs (0-based) at which the trainable set grows: the end of the frozen warm-up, and with gradual
+        unfreezing each later epoch that adds a stage; empty when the set never changes during training."""
+        if self.name != "finetune":
+            return []
+        stages_to_open = len(self.ever_trainable_stages(stages) - {"head"})
+        steps = stages_to_open if self.unfreeze_every else min(stages_to_open, 1)
+        return [e for e in (self.freeze_epochs + k * self.unfreeze_every for k in range(steps)) if e > 0]
+
     def ever_trainable_stages(self, stages: Sequence[str]) -> set[str]:
         """The stages that train at some epoch (the trainable set only grows with the epoch)."""
         return self.trainable_stages(2**62, stages)
@@ -198,21 +190,19 @@ def hold_frozen(backbone: Backbone) -> None:
 
 
 class Finetuning(Callback):
-    """Applies a :class:`Strategy` to ``pl_module.backbone`` at the start of fit and of every training epoch.
+    """Applies the module's :class:`Strategy` (``pl_module.strategy``: the module owns it) to ``pl_module.backbone``
+    at the start of fit and of every training epoch.
 
     The trainable set is a pure function of the epoch, so a resumed run needs no saved state to be frozen
     exactly as the uninterrupted run was.
     """
-
-    def __init__(self, strategy: Strategy) -> None:
-        self.strategy = strategy
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit":
             return
         # Before DDP wraps the model: every stage that will ever train must require grad now, or DDP would
         # never synchronise its gradients. Stages frozen for the whole run stay out of DDP entirely.
-        apply_strategy(pl_module.backbone, self.strategy)
+        apply_strategy(pl_module.backbone, pl_module.strategy)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        apply_strategy(pl_module.backbone, self.strategy, trainer.current_epoch)
+        apply_strategy(pl_module.backbone, pl_module.strategy, trainer.current_epoch)

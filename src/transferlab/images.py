@@ -1,4 +1,4 @@
-"""Image files: which files count as images, and decoding any of them to an upright HxWx3 uint8 RGB array.
+"""Image files: which files count as images, listing them, and decoding any of them to an upright HxWx3 uint8 RGB array.
 
 This is the one place that knows about image file formats and Pillow modes; everything else sees RGB arrays.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,29 @@ def is_image_file(path: str | os.PathLike | os.DirEntry) -> bool:
         except OSError:  # a link loop (ELOOP) or no permission: not a file we can read
             return False
     return os.path.isfile(path)
+
+
+def list_images(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Image files of predict's ``input``: a file is taken as it is, a folder is searched recursively (hidden files
+    and folders left out, sorted); or a list of either."""
+    if isinstance(inputs, str | Path):
+        inputs = [inputs]
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if is_image_file(p) and not _hidden(p, path)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"input={item}: no such file or folder; pass an image file or a folder of images")
+    if not found:
+        raise ValueError(f"input={list(map(str, inputs))} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return found
+
+
+def _hidden(path: Path, top: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(top).parts)
 
 
 def read_rgb(path: str | Path, *, min_side: int | None = None) -> np.ndarray:

@@ -216,9 +216,7 @@ class ImageClassifier(LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer_factory = instantiate(self.hparams.optimizer)
-        lr = optimizer_factory.keywords.get("lr")
-        if lr is None:
-            raise ValueError("optimizer.lr is missing: the optimizer config must set the head's learning rate")
+        lr = optimizer_factory.keywords.get("lr")  # checked by build_param_groups
         optimizer = optimizer_factory(build_param_groups(self.backbone, self.strategy, lr=lr))
         if not self.hparams.scheduler:
             return optimizer

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from transferlab.backbones import Backbone
+from transferlab.checks import number
 from transferlab.finetuning import Strategy
 
 
@@ -26,6 +27,13 @@ def stage_lr_scales(strategy: Strategy, stages: list[str]) -> dict[str, float]:
     return scales
 
 
+def check_lr(lr: float | None) -> float:
+    """The rule of ``optimizer.lr``, the head's learning rate (config validation calls this too)."""
+    if lr is None:
+        raise ValueError("optimizer.lr is missing: set the head's learning rate, e.g. optimizer.lr=0.01")
+    return number("optimizer.lr", lr, low=0, low_open=True)
+
+
 def build_param_groups(backbone: Backbone, strategy: Strategy, *, lr: float) -> list[dict[str, Any]]:
     """Groups named after their stage (``head``, then the stages from the last to the first), with ``/no_decay``
     twins.
@@ -35,8 +43,7 @@ def build_param_groups(backbone: Backbone, strategy: Strategy, *, lr: float) -> 
     ``param_groups_weight_decay``: decaying them pulls BatchNorm scales to zero without regularising anything.
     Groups are ordered head first, so ``LearningRateMonitor`` lists the head's rate first.
     """
-    if not lr > 0:
-        raise ValueError(f"optimizer.lr={lr} must be > 0")
+    check_lr(lr)
     scales = stage_lr_scales(strategy, backbone.stage_names)
     names = {id(p): name for name, p in backbone.net.named_parameters()}
     exempt = backbone.no_weight_decay

@@ -73,15 +73,15 @@ def plot_learning_curves(
     path: str | Path,
     title: str = "",
     *,
-    unfreeze_epoch: int | None = None,
+    unfreeze_epochs: Sequence[int] = (),
     smoothing: float = SMOOTHING,
 ) -> Path:
     """Loss and accuracy per epoch (train and val), raw and EMA-smoothed, and the learning rates when logged.
 
     Args:
         series: ``{metric: {epoch: value}}`` as :func:`read_epoch_logs` returns it.
-        unfreeze_epoch: the first epoch of a two-stage run's second stage (``strategy.freeze_epochs``), marked by a
-            dashed line in every panel.
+        unfreeze_epochs: the epochs at which the backbone, or with gradual unfreezing one more stage of it, starts
+            training (``Strategy.unfreeze_epochs``), each marked by a dashed line in every panel.
         smoothing: the EMA factor of :func:`smooth_ema`; 0 draws the raw curves only.
     """
     panels = [
@@ -105,8 +105,9 @@ def plot_learning_curves(
             # Raw values faint, their EMA solid in the same colour: the trend without hiding the noise.
             (raw,) = ax.plot(epochs, values, marker="o", markersize=3, alpha=0.35, label=f"{label} (raw)")
             ax.plot(epochs, smooth_ema(values, smoothing), color=raw.get_color(), label=f"{label} (EMA {smoothing:g})")
-        if unfreeze_epoch is not None:
-            ax.axvline(unfreeze_epoch - 0.5, color="grey", linestyle="--", label="backbone unfrozen")
+        for i, epoch in enumerate(unfreeze_epochs):
+            label = ("backbone unfrozen" if len(unfreeze_epochs) == 1 else "stage unfrozen") if i == 0 else None
+            ax.axvline(epoch - 0.5, color="grey", linestyle="--", label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)

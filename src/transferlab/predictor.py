@@ -1,5 +1,5 @@
 """Owns in-memory prediction for notebook users: ``Predictor`` classifies PIL images, numpy arrays and paths with
-exactly the checkpoint's eval preprocessing, and optional test-time augmentation (both from ``inference.py``).
+exactly the checkpoint's eval preprocessing, and optional test-time augmentation (both from ``prediction.py``).
 """
 
 from __future__ import annotations
@@ -13,19 +13,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from transferlab.devices import resolve_device
 from transferlab.images import read_rgb, to_rgb_array  # read_rgb's Pillow-mode rules, for in-memory images
-from transferlab.inference import (
-    PLAIN,
-    batch_probs,
-    check_tta,
-    checkpoint_file,
-    eval_transform,
-    load_classifier,
-    resolve_device,
-    trained_with_rot90,
-    tta_views,
-)
 from transferlab.module import ImageClassifier
+from transferlab.prediction import PLAIN, batch_probs, check_tta, eval_transform, tta_views
+from transferlab.trained_model import checkpoint_file, load_classifier, trained_with_rot90
 
 ImageInput = Image.Image | np.ndarray | str | os.PathLike
 ACCEPTED = "PIL images, uint8 numpy arrays of shape HxW, HxWx3 (RGB) or HxWx4 (RGBA), or image file paths"

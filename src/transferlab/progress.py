@@ -174,9 +174,12 @@ NOISE = {
 
 def silence_known_noise() -> None:
     """Filters, at the logger or warning that emits them, messages that say nothing about this run: :data:`NOISE`,
-    and the ``_pytree`` deprecation that Lightning 2.6 triggers inside torch (not ours to fix)."""
+    the ``_pytree`` deprecation that Lightning 2.6 triggers inside torch (not ours to fix), and Lightning's
+    warning about modules in eval mode, which frozen stages are on purpose (``finetuning.py``)."""
     for name, prefixes in NOISE.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropMessages) for f in logger.filters):
             logger.addFilter(_DropMessages(*prefixes))
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    # Lightning warns about modules in eval mode when training starts; frozen BatchNorm is exactly that, on purpose.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)

@@ -27,12 +27,11 @@ from transferlab.comparison import (
 )
 from transferlab.files import atomic_write_text
 from transferlab.optuna_study import optuna_section
-from transferlab.stats import format_interval
+from transferlab.rundir import REPORT_FIGURE_FILE, REPORT_FILE
+from transferlab.stats import format_interval, percent, seconds
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.md"
-FIGURE_FILE = "report.png"
 MAX_CLASSES_IN_TABLE = 30
 
 
@@ -79,7 +78,7 @@ def render_markdown(
             "" if row["epochs_to_best"] is None else str(row["epochs_to_best"]),
             "" if row["epochs"] is None else str(row["epochs"]),
             "" if row["seconds_per_epoch"] is None else f"{row['seconds_per_epoch']:.1f} s",
-            "" if row["fit_seconds"] is None else f"{row['fit_seconds']:.0f} s",
+            seconds(row["fit_seconds"]),
             "" if row["trainable_params"] is None else f"{row['trainable_params']:,}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -132,13 +131,9 @@ def _groups_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {rank} | `{group['group']}` | {group['n']} | {group['failed']} | "
             f"{_mean_std(group['val_mean'], group['val_std'])} | {_mean_std(group['test_mean'], group['test_std'])} "
-            f"| {_seconds(group['fit_mean'])} |"
+            f"| {seconds(group['fit_mean'])} |"
         )
     return lines
-
-
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.0f} s"
 
 
 def _mean_std(mean: float | None, std: float | None) -> str:
@@ -164,12 +159,8 @@ def _per_class_table(ranked: list[dict[str, Any]]) -> list[str]:
     lines.append("| class | " + " | ".join(f"job {r['job']}" for r in jobs) + " |")
     lines.append("|---|" + "---:|" * len(jobs))
     for name in classes:
-        lines.append(f"| {name} | " + " | ".join(_pct(r["per_class_acc"].get(name)) for r in jobs) + " |")
+        lines.append(f"| {name} | " + " | ".join(percent(r["per_class_acc"].get(name)) for r in jobs) + " |")
     return lines
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}%"
 
 
 def plot_report(rows: list[dict[str, Any]], path: Path, metric: str = DEFAULT_METRIC) -> Path | None:
@@ -240,7 +231,7 @@ def write_report(sweep_dir: str | Path, metric: str = DEFAULT_METRIC) -> Path:
             f"{sweep_dir} holds no job folders (subfolders with .hydra/overrides.yaml): pass the hydra.sweep.dir "
             "of a multirun"
         )
-    figure = plot_report(rows, sweep_dir / FIGURE_FILE, metric)
+    figure = plot_report(rows, sweep_dir / REPORT_FIGURE_FILE, metric)
     return atomic_write_text(sweep_dir / REPORT_FILE, render_markdown(sweep_dir, rows, figure, metric))
 
 
@@ -275,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
         path = write_report(args.sweep_dir, args.metric)
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
-    figure = path.with_name(FIGURE_FILE)
+    figure = path.with_name(REPORT_FIGURE_FILE)
     print(f"Wrote {path}" + (f" and {figure}" if figure.is_file() else ""))
 
 

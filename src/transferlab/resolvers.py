@@ -1,9 +1,8 @@
-"""The OmegaConf resolvers of transferlab's configs, registered in one place, importing nothing heavy.
-
-Every entry script (train.py, eval.py, predict.py, export.py, probe.py) imports this module first, so Hydra can
-resolve the configs (``--help``, ``--cfg``, shell completion, the run dir) before torch or Lightning is imported;
-library modules that compose configs import it too. All names are prefixed ``transferlab.``; the one older name
-(``best_mixed_precision``) stays registered so that run dirs saved before the rename still resume.
+"""The OmegaConf resolvers of transferlab's configs, importing nothing heavy; :func:`register_resolvers` (called by
+``startup.prepare``, first thing in every entry script) registers them, so Hydra can resolve the configs
+(``--help``, ``--cfg``, shell completion, the run dir) before torch or Lightning is imported. All names are prefixed
+``transferlab.``; the one older name (``best_mixed_precision``) stays registered so that run dirs saved before the
+rename still resume.
 """
 
 from __future__ import annotations
@@ -74,10 +73,7 @@ RESOLVERS = {
 }
 
 
-def register() -> None:
-    """Registers every resolver (again: replacing is harmless, so any module may call this)."""
+def register_resolvers() -> None:
+    """Registers every resolver (again: replacing is harmless)."""
     for name, function in RESOLVERS.items():
         OmegaConf.register_new_resolver(name, function, replace=True)
-
-
-register()

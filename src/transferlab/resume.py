@@ -27,7 +27,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from transferlab.cli import ConfigError
 from transferlab.resolvers import launched_fresh
-from transferlab.rundir import CONFIG_FILE, HYDRA_DIR, LAST_CHECKPOINT, METRICS_FILE, RESUME_PREFIX, run_dir_of
+from transferlab.rundir import (
+    CONFIG_FILE,
+    HYDRA_DIR,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    RESUME_PREFIX,
+    read_metrics,
+    run_dir_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +69,7 @@ class Launch:
     metrics: dict[str, Any] | None = None  # the finished run's metrics.json, when skipped
 
 
-def prepare(cfg: DictConfig) -> Launch:
+def prepare_launch(cfg: DictConfig) -> Launch:
     """The config a ``train.py`` launch runs with, inside Hydra (``HydraConfig`` is set); see the module doc.
 
     Raises:
@@ -89,7 +97,7 @@ def prepare(cfg: DictConfig) -> Launch:
     OmegaConf.set_struct(merged, True)
     if finished(merged, output_dir):
         log.info("%s exists: this run already finished, skipping it (ckpt_path=auto)", output_dir / METRICS_FILE)
-        metrics = json.loads((output_dir / METRICS_FILE).read_text())
+        metrics = read_metrics(output_dir)
         return Launch(merged, skip=True, source=source, metrics=metrics)
     if source == output_dir:
         folder = output_dir / HYDRA_DIR / f"{RESUME_PREFIX}{count_resumes(output_dir) + 1}"
@@ -216,13 +224,15 @@ def set_leaf(cfg: DictConfig, key: str, value: Any) -> None:
 def finished(cfg: DictConfig, output_dir: Path) -> bool:
     """``ckpt_path=auto`` of a run whose ``metrics.json`` exists, unless ``trainer.max_epochs`` now asks for more
     epochs than it was run for (then it resumes to train longer)."""
-    metrics_path = output_dir / METRICS_FILE
-    if cfg.get("ckpt_path") != "auto" or not metrics_path.is_file():
+    if cfg.get("ckpt_path") != "auto":
         return False
     try:
-        planned = json.loads(metrics_path.read_text()).get("max_epochs")
-    except (OSError, ValueError):
+        metrics = read_metrics(output_dir)
+    except ValueError:  # unreadable: not finished, so it resumes and writes a new one
         return False
+    if metrics is None:
+        return False
+    planned = metrics.get("max_epochs")
     if planned is None and (output_dir / CONFIG_FILE).is_file():
         planned = OmegaConf.select(OmegaConf.load(output_dir / CONFIG_FILE), "trainer.max_epochs")
     wanted = OmegaConf.select(cfg, "trainer.max_epochs", default=None)

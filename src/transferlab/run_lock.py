@@ -20,8 +20,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from pytorch_lightning.utilities import rank_zero_only
 
-LOCK_FILE = ".transferlab.lock"
-OWNER_FILE = ".transferlab.lock.json"
+from transferlab.rundir import LOCK_FILE, OWNER_FILE
 
 
 class RunDirInUse(RuntimeError):

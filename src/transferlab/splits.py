@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from transferlab.checks import integer, number
 from transferlab.files import atomic_write_csv
 
 SPLITS = ("train", "val", "test")
@@ -148,9 +149,7 @@ def stratified_split(
     Returns:
         The table ordered by (split in train/val/test order, class, path).
     """
-    _check_fractions(val_fraction, test_fraction)
-    if seed < 0:
-        raise ValueError(f"data.split_seed={seed} must be a non-negative integer.")
+    check_split_settings(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     if folds is not None:
         return _fold_split(table, test_fraction=test_fraction, seed=seed, folds=folds, fold=fold)
     unassigned = table.splits == UNASSIGNED
@@ -211,10 +210,12 @@ def _fold_split(table: SampleTable, *, test_fraction: float, seed: int, folds: i
     return SampleTable(table.class_names, table.paths[order], table.labels[order], splits[order])
 
 
-def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+def check_split_settings(*, val_fraction: float, test_fraction: float, seed: int) -> None:
+    """The rules of ``data.val_fraction``, ``data.test_fraction`` and ``data.split_seed`` (config validation calls
+    this too)."""
     for key, fraction in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
-        if not 0 <= fraction < 1:
-            raise ValueError(f"{key}={fraction} must be in [0, 1).")
+        number(key, fraction, low=0, high=1, high_open=True)
+    integer("data.split_seed", seed, low=0)
     if val_fraction + test_fraction >= 1:
         raise ValueError(
             f"data.val_fraction={val_fraction} + data.test_fraction={test_fraction} must be below 1 "

@@ -121,6 +121,16 @@ def few_images_warning(class_counts: dict[str, int], split: str = "test") -> str
     )
 
 
+def percent(value: float | None) -> str:
+    """``91.2%``, or "" for a missing figure (summary tables)."""
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
+def seconds(value: float | None) -> str:
+    """``42 s``, or "" for a missing duration."""
+    return "" if value is None else f"{value:.0f} s"
+
+
 def format_interval(value: float, interval: Sequence[float] | None, n: int | None = None) -> str:
     """``0.912 [0.871, 0.942] (n=153)``."""
     text = f"{value:.3f}"

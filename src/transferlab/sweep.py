@@ -21,6 +21,8 @@ from rich.text import Text
 
 from transferlab.comparison import collect_jobs, group_repeats, ranked, summarize_sweep
 from transferlab.files import atomic_write_csv, atomic_write_text
+from transferlab.rundir import ERROR_FILE, GROUPS_FILE, SUMMARY_FILE
+from transferlab.stats import percent, seconds
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,6 @@ COLUMNS = (
     "error",
 )
 GROUP_COLUMNS = ("rank", "group", "n", "failed", "val_mean", "val_std", "test_mean", "test_std", "fit_mean")
-SUMMARY_FILE = "summary.csv"
-GROUPS_FILE = "summary_groups.csv"
 
 
 def record_failure(output_dir: str | Path, error: BaseException) -> bool:
@@ -52,10 +52,10 @@ def record_failure(output_dir: str | Path, error: BaseException) -> bool:
     """
     message = str(error).splitlines()[0] if str(error) else ""
     text = f"{type(error).__name__}: {message}\n" + "".join(traceback.format_exception(error))
-    atomic_write_text(Path(output_dir) / "error.txt", text)
+    atomic_write_text(Path(output_dir) / ERROR_FILE, text)
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if multirun:
-        log.error("Job failed, recorded in %s: %s", Path(output_dir) / "error.txt", text.splitlines()[0])
+        log.error("Job failed, recorded in %s: %s", Path(output_dir) / ERROR_FILE, text.splitlines()[0])
     return multirun
 
 
@@ -103,10 +103,10 @@ def print_summary(rows: list[dict[str, Any]], console: Console | None = None) ->
             str(row.get("rank", "")),
             Text(row["job"]),
             Text(row["status"], style="green" if row["status"] == "ok" else "red"),
-            _percent(row["best_val_acc"]),
-            Text(_percent(row["test_acc"]) + (f" [{_percent(ci[0])}, {_percent(ci[1])}]" if ci else "")),
+            percent(row["best_val_acc"]),
+            Text(percent(row["test_acc"]) + (f" [{percent(ci[0])}, {percent(ci[1])}]" if ci else "")),
             "" if row["epochs"] is None else str(row["epochs"]),
-            "" if row["fit_seconds"] is None else f"{row['fit_seconds']:.0f} s",
+            seconds(row["fit_seconds"]),
             overrides,
         )
     console.print(table)
@@ -130,11 +130,7 @@ def print_summary(rows: list[dict[str, Any]], console: Console | None = None) ->
 def _mean_std(mean: float | None, std: float | None) -> str:
     if mean is None:
         return ""
-    return _percent(mean) + ("" if std is None else f" ± {100 * std:.1f}")
-
-
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}%"
+    return percent(mean) + ("" if std is None else f" ± {100 * std:.1f}")
 
 
 def _summarize_to(sweep_dir: str | Path) -> Path:

@@ -18,6 +18,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
+from transferlab.rundir import PLOTS_DIR
+
 log = logging.getLogger(__name__)
 
 FINAL_PREFIX = "final/"
@@ -59,7 +61,7 @@ def final_figures(metrics: dict[str, Any]) -> dict[str, float]:
 
 def run_files(output_dir: Path, metrics_file: str) -> list[Path]:
     """The files a tracker should keep: ``metrics.json`` and every plot."""
-    files = [output_dir / metrics_file, *sorted((output_dir / "plots").glob("*.png"))]
+    files = [output_dir / metrics_file, *sorted((output_dir / PLOTS_DIR).glob("*.png"))]
     return [path for path in files if path.is_file()]
 
 

@@ -10,18 +10,15 @@ PrefetchLoader, FFCV and DALI do). The presets themselves (none, light, strong) 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-# albumentations asks PyPI for a newer version on import, blocking up to 2 s and warning when offline;
-# training must not depend on the network. setdefault: a user's own choice wins.
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A
 import cv2
 import torch
 from albumentations.pytorch import ToTensorV2
+
+from transferlab.checks import integer, is_number, number
 
 # The names torchvision's and timm's weight metadata use, as OpenCV flags.
 INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
@@ -83,10 +80,7 @@ def build_train_transform(
             at most 0.1), applied to 80% of images; 0 disables it.
         resize_ratio: crop fraction of the eval-style crop used when `random_crop_scale` is None.
     """
-    _check_probability("augment.hflip", hflip)
-    _check_probability("augment.rot90", rot90)
-    if color_jitter < 0:
-        raise ValueError(f"augment.color_jitter must be >= 0 (0 disables it), got {color_jitter}")
+    check_augment(hflip=hflip, rot90=rot90, color_jitter=color_jitter, random_crop_scale=random_crop_scale)
 
     if random_crop_scale is None:
         steps: list[A.BasicTransform] = _resize_centre_crop(image_size, resize_ratio, interpolation)
@@ -125,10 +119,7 @@ def _cv2_interpolation(name: str) -> int:
 def _resize_centre_crop(
     image_size: int, resize_ratio: float, interpolation: str = "bilinear"
 ) -> list[A.BasicTransform]:
-    if image_size < 1:
-        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
-    if not 0 < resize_ratio <= 1:
-        raise ValueError(f"resize_ratio must be in (0, 1] (the fraction kept by the centre crop), got {resize_ratio}")
+    check_resize(image_size=image_size, resize_ratio=resize_ratio)
     return [
         # INTER_AREA when shrinking: plain bilinear aliases badly on large photos (torchvision antialiases).
         A.SmallestMaxSize(
@@ -140,15 +131,30 @@ def _resize_centre_crop(
     ]
 
 
-def _check_probability(key: str, value: float) -> None:
-    if not 0 <= value <= 1:
-        raise ValueError(f"{key} is a probability and must be in [0, 1], got {value}")
+def check_augment(
+    *, hflip: float = 0.0, rot90: float = 0.0, color_jitter: float = 0.0, random_crop_scale: Any = None
+) -> None:
+    """The rules of the ``augment`` keys (config validation calls this too); ValueError naming the key."""
+    number("augment.hflip", hflip, low=0, high=1, hint="a probability")
+    number("augment.rot90", rot90, low=0, high=1, hint="a probability")
+    number("augment.color_jitter", color_jitter, low=0, hint="0 disables it")
+    if random_crop_scale is not None:
+        _crop_scale(random_crop_scale)
+
+
+def check_resize(*, image_size: int | None = None, resize_ratio: float | None = None) -> None:
+    """The rules of ``data.image_size`` and ``data.resize_ratio`` (None: not checked, the weights' own)."""
+    if image_size is not None:
+        integer("data.image_size", image_size, low=1, hint="pixels, or null for the model's own size")
+    if resize_ratio is not None:
+        number("data.resize_ratio", resize_ratio, low=0, high=1, low_open=True, hint="the centre crop's fraction")
 
 
 def _crop_scale(scale: Sequence[float]) -> tuple[float, float]:
-    if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+    values = list(scale) if isinstance(scale, Sequence) and not isinstance(scale, str) else [scale]
+    if len(values) != 2 or not all(is_number(v) for v in values) or not 0 < values[0] <= values[1] <= 1:
         raise ValueError(
-            f"augment.random_crop_scale must be [min, max] with 0 < min <= max <= 1 (fractions of the image "
-            f"area), or null for no random crop; got {list(scale)}"
+            f"augment.random_crop_scale={values} must be [min, max] with 0 < min <= max <= 1 (fractions of the "
+            "image area), or null for no random crop"
         )
-    return float(scale[0]), float(scale[1])
+    return float(values[0]), float(values[1])

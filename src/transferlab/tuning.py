@@ -18,11 +18,9 @@ from pytorch_lightning.tuner import Tuner
 
 from transferlab.files import atomic_write_json
 from transferlab.module import ImageClassifier
+from transferlab.rundir import LR_FIND_FILE, LR_FIND_PLOT
 
 log = logging.getLogger(__name__)
-
-PLOT_FILE = "plots/lr_find.png"
-RESULTS_FILE = "lr_find.json"
 
 
 def find_learning_rate(
@@ -77,12 +75,12 @@ def find_learning_rate(
         logger.log_metrics({"tune/lr_find": float(suggestion)}, step=0)
     if trainer.is_global_zero:
         atomic_write_json(
-            output_dir / RESULTS_FILE,
+            output_dir / LR_FIND_FILE,
             {"suggestion": float(suggestion), "lr": finder.results["lr"], "loss": finder.results["loss"]},
         )
         figure = finder.plot(suggest=True)
         figure.axes[0].set_title(f"LR finder: suggestion {suggestion:.3g} (head; backbone at its scale)")
-        (output_dir / PLOT_FILE).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(output_dir / PLOT_FILE, dpi=100)
+        (output_dir / LR_FIND_PLOT).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(output_dir / LR_FIND_PLOT, dpi=100)
         plt.close(figure)
     return float(suggestion)

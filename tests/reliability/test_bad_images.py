@@ -12,10 +12,10 @@ import pytest
 from conftest import make_config
 
 from transferlab.bad_images import read_skipped_csv
+from transferlab.commands.train import run
 from transferlab.data import FolderDataModule
 from transferlab.images import read_rgb
 from transferlab.layouts import scan_folder
-from transferlab.run import run
 
 from .conftest import AWKWARD, BODY_BAD, HEADER_BAD, all_bad, header_bad, kinds
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra.errors import MissingConfigException
 
-from transferlab.run import validate
+from transferlab.validation import validate
 
 
 @pytest.mark.parametrize(

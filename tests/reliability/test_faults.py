@@ -14,7 +14,7 @@ import torch
 from conftest import FAST_OVERRIDES
 
 from transferlab.checkpoints import load_checkpoint
-from transferlab.run import run
+from transferlab.commands.train import run
 
 pytestmark = pytest.mark.slow
 

@@ -121,8 +121,8 @@ def test_hand_edited_splits_file_errors_name_the_line(tmp_path, body, words):
 def test_non_finite_loss_stops_the_run_and_keeps_the_last_finite_checkpoint(config, tmp_path):
     import torch
 
+    from transferlab.commands.train import run
     from transferlab.guards import NonFiniteLoss
-    from transferlab.run import run
 
     cfg = config("optimizer.lr=inf", "scheduler=none", output_dir=tmp_path / "run")
     with pytest.raises(NonFiniteLoss, match=r"the training loss is (nan|inf) at epoch 0, step \d+ .*optimizer\.lr"):
@@ -196,7 +196,7 @@ def test_export_opset_is_honoured_or_refused(tmp_path):
     import onnx
     import torch
 
-    from transferlab.export import export_onnx
+    from transferlab.commands.export import export_onnx
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
     example = torch.rand(1, 3, 16, 16)

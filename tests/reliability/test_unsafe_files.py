@@ -17,7 +17,7 @@ from transferlab import files
 from transferlab.archives import extract_archive
 from transferlab.backbone_weights import read_state_dict_file
 from transferlab.checkpoints import SafeCheckpointIO, load_checkpoint
-from transferlab.run import run
+from transferlab.commands.train import run
 
 
 class Payload:

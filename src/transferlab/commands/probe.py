@@ -1,10 +1,10 @@
-"""Owns the linear-probe baseline: features of the frozen pretrained backbone, extracted once with the eval
-preprocessing (no augmentation), and a multinomial logistic regression fitted on them by L-BFGS, its L2 strength
-picked on the validation split.
+"""The linear-probe command (``probe.py``), the baseline: features of the frozen pretrained backbone, extracted
+once with the eval preprocessing (no augmentation), and a multinomial logistic regression fitted on them by L-BFGS,
+its L2 strength picked on the validation split.
 
 It is the cheapest honest answer to "how good are these pretrained features here?": a ``feature_extraction`` run
-that beats it by little was not worth its epochs. ``probe.py`` calls :func:`linear_probe`; it writes the same
-``metrics.json`` keys as a training run, so ``summary.csv`` and the strategy report list it beside them.
+that beats it by little was not worth its epochs. It writes the same ``metrics.json`` keys as a training run
+(``rundir.RunMetrics``), so ``summary.csv`` and the strategy report list it beside them.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
 from torch import nn
-from torch.utils.data import DataLoader
 
 from transferlab.backbone_weights import load_backbone_weights
 from transferlab.backbones import Backbone, build_backbone, check_backbone_name, preprocessing_for
 from transferlab.data import FolderDataModule, weights_arguments
-from transferlab.evaluation import compute_metrics
-from transferlab.files import atomic_write_json
-from transferlab.inference import ImagePaths, resolve_device
+from transferlab.devices import resolve_device
+from transferlab.metrics import compute_metrics
+from transferlab.prediction import readable_batches
+from transferlab.rundir import METRICS_FILE, SPLITS_FILE, RunMetrics, write_metrics
 from transferlab.splits import write_splits_csv
-from transferlab.transforms import eval_transform_of, normalize_images
+from transferlab.transforms import normalize_images
 
 log = logging.getLogger(__name__)
 
@@ -42,39 +42,18 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
     check_probe_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     seed_everything(cfg.seed)
-    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)
+    weights = preprocessing_for(cfg.model.backbone, cfg.data)
     # Only the split, the classes and the eval preprocessing are used: its (unused) train loader gets no augmentation.
     no_augment = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
     datamodule: FolderDataModule = instantiate(
-        cfg.data,
-        augment=no_augment,
-        **weights_arguments(preprocessing),
-        _convert_="all",
+        cfg.data, augment=no_augment, **weights_arguments(weights), _convert_="all"
     )
     datamodule.setup("fit")
-    write_splits_csv(output_dir / "splits.csv", datamodule.samples)
+    write_splits_csv(output_dir / SPLITS_FILE, datamodule.samples)
     names = datamodule.class_names
 
     started = time.perf_counter()
-    backbone = build_backbone(
-        cfg.model.backbone,
-        len(names),
-        image_size=datamodule.image_size,
-        classifier_hidden=cfg.model.get("classifier_hidden", True),
-    )
-    load_backbone_weights(backbone, cfg.model.weights)
-    features, labels = {}, {}
-    for split in ("train", "val", "test"):
-        samples = datamodule.samples.part(split)
-        if not len(samples):
-            raise ValueError(f"the {split} split of {datamodule.root} is empty: set data.{split}_fraction > 0")
-        paths = [datamodule.root / path for path in samples.paths]
-        # The datamodule's num_workers, not cfg.data's: it has resolved "auto" to a count.
-        features[split], kept = extract_features(
-            backbone, paths, datamodule.preprocessing, cfg.data.batch_size, cfg.device, datamodule.num_workers
-        )
-        labels[split] = torch.as_tensor(samples.labels[kept], dtype=torch.long)
-
+    features, labels = split_features(cfg, datamodule, datamodule.preprocessing_with(weights["mean"], weights["std"]))
     # Standardised features make one L2 grid fit every backbone (feature scales differ by orders of magnitude).
     shift, scale = features["train"].mean(0), features["train"].std(0).clamp_min(1e-6)
     x = {split: (f - shift) / scale for split, f in features.items()}
@@ -91,7 +70,7 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
     with torch.no_grad():
         test_probs = probe(x["test"]).softmax(dim=1)
     test = compute_metrics(test_probs, labels["test"], names)
-    metrics = {
+    metrics: RunMetrics = {
         "strategy": STRATEGY,
         "best_val_acc": best_val_acc,
         "weight_decay": weight_decay,
@@ -104,16 +83,37 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
         "test_confusion_matrix": test["confusion_matrix"],
         "class_names": names,
     }
-    atomic_write_json(output_dir / "metrics.json", metrics)
+    write_metrics(output_dir, metrics)
     log.info(
         "Linear probe on %s features: test accuracy %.4f, val accuracy %.4f (weight decay %g); wrote %s",
-        cfg.model.backbone,
-        metrics["test_acc"],
-        best_val_acc,
-        metrics["weight_decay"],
-        output_dir / "metrics.json",
+        *(cfg.model.backbone, metrics["test_acc"], best_val_acc, weight_decay, output_dir / METRICS_FILE),
     )
     return metrics
+
+
+def split_features(
+    cfg: DictConfig, datamodule: FolderDataModule, preprocessing: dict[str, Any]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The pretrained backbone's pooled features and the labels of the readable images of each split."""
+    backbone = build_backbone(
+        cfg.model.backbone,
+        datamodule.num_classes,
+        image_size=datamodule.image_size,
+        classifier_hidden=cfg.model.get("classifier_hidden", True),
+    )
+    load_backbone_weights(backbone, cfg.model.weights)
+    features, labels = {}, {}
+    for split in ("train", "val", "test"):
+        samples = datamodule.samples.part(split)
+        if not len(samples):
+            raise ValueError(f"the {split} split of {datamodule.root} is empty: set data.{split}_fraction > 0")
+        paths = [datamodule.root / path for path in samples.paths]
+        # The datamodule's num_workers, not cfg.data's: it has resolved "auto" to a count.
+        features[split], kept = extract_features(
+            backbone, paths, preprocessing, cfg.data.batch_size, cfg.device, datamodule.num_workers
+        )
+        labels[split] = torch.as_tensor(samples.labels[kept], dtype=torch.long)
+    return features, labels
 
 
 def check_probe_config(cfg: DictConfig) -> None:
@@ -145,17 +145,14 @@ def extract_features(
     num_workers: int = 0,
 ) -> tuple[torch.Tensor, list[int]]:
     """The pooled features (what the head would see) of the readable images (CPU, float32), and their indices."""
-    dataset = ImagePaths(paths, eval_transform_of(preprocessing), int(preprocessing["image_size"]))
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     target = resolve_device(device)
     backbone.net.to(target).eval()
     outputs, kept = [], []
-    for images, indices in loader:
-        ok = indices >= 0
-        if ok.any():
-            batch = normalize_images(images[ok].to(target), preprocessing["mean"], preprocessing["std"])
-            outputs.append(backbone.pooled_features(batch).float().cpu())
-            kept.extend(indices[ok].tolist())
+    batches = readable_batches(paths, preprocessing, batch_size=batch_size, num_workers=num_workers, device=target)
+    for images, indices in batches:
+        batch = normalize_images(images, preprocessing["mean"], preprocessing["std"])
+        outputs.append(backbone.pooled_features(batch).float().cpu())
+        kept.extend(indices)
     if not outputs:
         raise ValueError(f"none of {len(paths)} images could be read, e.g. {paths[0]}")
     return torch.cat(outputs), kept

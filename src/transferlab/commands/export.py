@@ -1,6 +1,6 @@
-"""Owns exporting a trained model for serving without transferlab: ONNX (checked against onnxruntime) and
-TorchScript, each checked against the checkpoint's own outputs, plus ``model.json`` with what a server must know
-(class names in output order, preprocessing, input and output names).
+"""The export command (``export.py``): a trained model for serving without transferlab, as ONNX and TorchScript,
+each checked against the checkpoint's own outputs (ONNX with onnxruntime), plus ``model.json`` with what a server
+must know (class names in output order, preprocessing, input and output names).
 
 The exported network maps a float32 batch ``images`` (N×3×S×S, normalised with the mean and std in model.json) to
 ``logits`` (N×classes); softmax gives probabilities. The batch size is dynamic.
@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from transferlab.files import atomic_write_json
-from transferlab.inference import checkpoint_file, load_classifier
+from transferlab.rundir import EXPORT_INFO_FILE
+from transferlab.trained_model import checkpoint_file, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         info["files"][fmt] = path.name
         info["max_abs_diff"][fmt] = diff
         log.info("Exported %s (max |Δlogit| %.1e against PyTorch)", path, diff)
-    atomic_write_json(output_dir / "model.json", info)
+    atomic_write_json(output_dir / EXPORT_INFO_FILE, info)
     return info
 
 

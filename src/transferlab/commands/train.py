@@ -1,4 +1,5 @@
-"""``run(cfg)``: one training run from a composed config: data → model → Trainer → fit → test(best) → metrics.
+"""The training command (``train.py``): ``run(cfg)``, one training run from a composed config: data → model →
+Trainer → fit → test(best) → metrics.json, predictions.csv, plots.
 
 ``train.py`` calls it under ``@hydra.main``; tests and sweeps call it the same way. It returns the run's metrics,
 the value a Hydra sweeper optimises.
@@ -6,7 +7,6 @@ the value a Hydra sweeper optimises.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -20,8 +20,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
 from transferlab.backbone_weights import load_backbone_weights
-from transferlab.backbones import check_backbone_name, outline_backbone, preprocessing_for
-from transferlab.bad_images import SKIPPED_FILE
+from transferlab.backbones import preprocessing_for
 from transferlab.checkpoints import (
     RandomStateCheckpoint,
     SafeCheckpointIO,
@@ -30,46 +29,53 @@ from transferlab.checkpoints import (
     resolve_ckpt_path,
 )
 from transferlab.cli import ConfigError
-from transferlab.comparison import PREDICTIONS_FILE
 from transferlab.data import FolderDataModule, weights_arguments
 from transferlab.ema import EMA
-from transferlab.evaluation import write_predictions_csv, write_run_plots
-from transferlab.feature_cache import check_cache_features
-from transferlab.files import atomic_write_json, check_output_dir
-from transferlab.finetuning import Finetuning, Strategy
+from transferlab.figures import write_run_plots
+from transferlab.files import check_output_dir
+from transferlab.finetuning import Finetuning
 from transferlab.guards import StopOnNonFiniteLoss
-from transferlab.inference import Predictions, predict_files
-from transferlab.mixing import build_batch_mixing
+from transferlab.metrics import write_predictions_csv
 from transferlab.module import ImageClassifier
+from transferlab.prediction import Predictions, predict_files
 from transferlab.progress import progress_callbacks, silence_known_noise
-from transferlab.resolvers import best_mixed_precision  # noqa: F401  (re-exported: bench/gpu.py)
 from transferlab.resume import finished
 from transferlab.run_lock import hold_run_dir
-from transferlab.rundir import METRICS_FILE, SPLITS_FILE
+from transferlab.rundir import (
+    METRICS_FILE,
+    PLOTS_DIR,
+    PREDICTIONS_FILE,
+    SKIPPED_FILE,
+    SPLITS_FILE,
+    RunMetrics,
+    read_metrics,
+    write_metrics,
+)
 from transferlab.schedules import ScheduleHorizon
 from transferlab.splits import write_splits_csv
+from transferlab.startup import prepare
 from transferlab.stats import few_images_warning, test_intervals
 from transferlab.trackers import log_config, log_results, run_files
 from transferlab.tuning import find_learning_rate
-from transferlab.validation import check_config
+from transferlab.validation import validate
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    prepare()  # the configs' resolvers, for callers that composed cfg themselves (tests, notebooks, sweeps)
     with hold_run_dir(cfg.paths.output_dir):  # one launch at a time per run dir
         return _run(cfg)
 
 
 def _run(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
-    metrics_path = output_dir / METRICS_FILE
     if finished(cfg, output_dir):  # ckpt_path=auto of a finished run (not one raising trainer.max_epochs)
-        log.info("%s exists: this run already finished, skipping it (ckpt_path=auto)", metrics_path)
-        return json.loads(metrics_path.read_text())
+        log.info("%s exists: this run already finished, skipping it (ckpt_path=auto)", output_dir / METRICS_FILE)
+        return read_metrics(output_dir)
 
     try:
-        strategy = validate(cfg)
+        validate(cfg)
     except ValueError as error:  # the user's to fix: train.py prints the message alone (cli.config_errors)
         raise ConfigError(str(error)) from error
     seed_everything(cfg.seed, workers=True)
@@ -88,7 +94,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     else:
         log.info("Resuming from %s", ckpt_path)
 
-    trainer = build_trainer(cfg, strategy)
+    trainer = build_trainer(cfg)
     log_config(trainer.loggers, cfg)  # the whole resolved config, flattened, to every tracker
     if cfg.tune.lr_find:
         if ckpt_path is None:
@@ -100,17 +106,10 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - started
-    checkpoint = trainer.checkpoint_callback
-    if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
-        raise RuntimeError("Training produced no checkpoint: callbacks.model_checkpoint must stay enabled")
-    best, best_score = checkpoint.best_model_path, checkpoint.best_model_score
-    if best_score is None or Path(best).parent != Path(checkpoint.dirpath):
-        # A run dir moved or copied since its last checkpoint: Lightning keeps the best path of the old folder and
-        # drops its score. The best checkpoint is this run's own, in its checkpoints/ folder.
-        best, best_score = best_checkpoint_in(Path(checkpoint.dirpath), checkpoint.monitor)
+    best, best_score = best_checkpoint(trainer)
     test_results = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
 
-    metrics = {
+    metrics: RunMetrics = {
         "best_val_acc": float(best_score),
         "best_ckpt": str(best),
         "epochs": trainer.current_epoch,
@@ -125,33 +124,57 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         "skipped_images": len(datamodule.skipped),
     }
     if trainer.is_global_zero:
-        predictions = predict_files(model, [datamodule.root / path for path in datamodule.samples.part("test").paths])
-        metrics.update(write_test_predictions(output_dir, predictions, datamodule, seed=cfg.seed))
-        atomic_write_json(metrics_path, metrics)
-        log.info(
-            "Test accuracy %.4f, best val accuracy %.4f; wrote %s",
-            metrics["test_acc"],
-            metrics["best_val_acc"],
-            metrics_path,
-        )
-        if cfg.plots.enabled:  # model holds the best checkpoint's weights since trainer.test loaded them
-            augment = OmegaConf.to_container(cfg.augment, resolve=True)
-            plots = write_run_plots(
-                output_dir,
-                model,
-                datamodule.root,
-                datamodule.samples,
-                metrics,
-                augment=augment,
-                worst=cfg.plots.worst,
-                training_samples=cfg.plots.samples,
-                test_predictions=predictions,
-            )
-            log.info("Wrote %d plots to %s", len(plots), output_dir / "plots")
-        # Trackers (MLflow, W&B, TensorBoard) get the final figures, and metrics.json and the plots as artifacts.
-        files = run_files(output_dir, METRICS_FILE)
-        log_results(trainer.loggers, metrics, files, root=output_dir, step=trainer.global_step)
+        write_results(cfg, output_dir, trainer, model, datamodule, metrics)
     return metrics
+
+
+def best_checkpoint(trainer: Trainer) -> tuple[str, Any]:
+    """The best checkpoint of the fit and its score."""
+    checkpoint = trainer.checkpoint_callback
+    if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
+        raise RuntimeError("Training produced no checkpoint: callbacks.model_checkpoint must stay enabled")
+    best, best_score = checkpoint.best_model_path, checkpoint.best_model_score
+    if best_score is None or Path(best).parent != Path(checkpoint.dirpath):
+        # A run dir moved or copied since its last checkpoint: Lightning keeps the best path of the old folder and
+        # drops its score. The best checkpoint is this run's own, in its checkpoints/ folder.
+        best, best_score = best_checkpoint_in(Path(checkpoint.dirpath), checkpoint.monitor)
+    return best, best_score
+
+
+def write_results(
+    cfg: DictConfig,
+    output_dir: Path,
+    trainer: Trainer,
+    model: ImageClassifier,
+    datamodule: FolderDataModule,
+    metrics: RunMetrics,
+) -> None:
+    """On the main process: predictions.csv and the test intervals, metrics.json, the plots, and the trackers' copy.
+
+    ``model`` holds the best checkpoint's weights (trainer.test loaded them)."""
+    predictions = predict_files(model, [datamodule.root / path for path in datamodule.samples.part("test").paths])
+    metrics.update(write_test_predictions(output_dir, predictions, datamodule, seed=cfg.seed))
+    write_metrics(output_dir, metrics)
+    log.info(
+        "Test accuracy %.4f, best val accuracy %.4f; wrote %s",
+        *(metrics["test_acc"], metrics["best_val_acc"], output_dir / METRICS_FILE),
+    )
+    if cfg.plots.enabled:
+        plots = write_run_plots(
+            output_dir,
+            model,
+            datamodule.root,
+            datamodule.samples,
+            metrics,
+            predictions,
+            augment=OmegaConf.to_container(cfg.augment, resolve=True),
+            worst=cfg.plots.worst,
+            training_samples=cfg.plots.samples,
+        )
+        log.info("Wrote %d plots to %s", len(plots), output_dir / PLOTS_DIR)
+    # Trackers (MLflow, W&B, TensorBoard) get the final figures, and metrics.json and the plots as artifacts.
+    files = run_files(output_dir, METRICS_FILE)
+    log_results(trainer.loggers, metrics, files, root=output_dir, step=trainer.global_step)
 
 
 def write_test_predictions(
@@ -171,62 +194,8 @@ def write_test_predictions(
     return test_intervals(targets.tolist(), predictions.probs.argmax(1).tolist(), len(names), seed=seed)
 
 
-def validate(cfg: DictConfig) -> Strategy:
-    """Checks that span config groups, before anything slow happens."""
-    check_config(cfg)
-    check_backbone_name(cfg.model.backbone)
-    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)  # an image size the model cannot take fails
-    strategy = Strategy(**cfg.strategy)
-    # Stage names and layer counts against the backbone's own (built on the meta device: no memory, no init).
-    outline = outline_backbone(
-        cfg.model.backbone,
-        image_size=preprocessing["image_size"],
-        classifier_hidden=cfg.model.get("classifier_hidden", True),
-    )
-    strategy.check_backbone(outline)
-    weights = cfg.model.weights
-    if strategy.name == "scratch" and cfg.model.get("pretrained") is not None:
-        log.info("strategy=scratch starts from random weights: model.pretrained=%s is not used", cfg.model.pretrained)
-    if strategy.name == "scratch" and weights is not None:
-        raise ValueError(
-            f"strategy=scratch trains from random weights, but model.weights={weights}; "
-            "use strategy=finetune strategy.backbone_lr_scale=1 to train everything from pretrained weights"
-        )
-    if strategy.name != "scratch" and weights is None:
-        raise ValueError(f"strategy={strategy.name} needs pretrained weights: set model.weights (imagenet or a file)")
-    check_cache_features(
-        cache_features=cfg.data.get("cache_features", False),
-        strategy=strategy.name,
-        augment=OmegaConf.to_container(cfg.augment, resolve=True),
-    )
-    if cfg.model.get("compile") not in (None, True, False):
-        raise ValueError(f"model.compile={cfg.model.compile!r} must be true or false")
-    if cfg.model.get("channels_last", "auto") not in ("auto", True, False):
-        raise ValueError(f"model.channels_last={cfg.model.channels_last!r} must be auto, true or false")
-    if not isinstance(cfg.ema.enabled, bool):
-        raise ValueError(f"ema.enabled={cfg.ema.enabled!r} must be true or false")
-    if isinstance(cfg.ema.decay, bool) or not isinstance(cfg.ema.decay, int | float) or not 0 <= cfg.ema.decay < 1:
-        raise ValueError(f"ema.decay={cfg.ema.decay!r} must be in [0, 1), e.g. 0.999 (about 1000 steps averaged)")
-    mixing = build_batch_mixing(2, **OmegaConf.to_container(cfg.mixing, resolve=True))  # checks the alphas
-    if mixing is not None and cfg.data.get("cache_features", False):
-        raise ValueError("mixing.* mixes images, but data.cache_features=true trains on cached features: turn one off")
-    if cfg.trainer.get("fast_dev_run"):
-        raise ValueError(
-            f"trainer.fast_dev_run={cfg.trainer.fast_dev_run} saves no checkpoint, and a run tests its best checkpoint "
-            "and writes metrics.json and plots from it: for a quick check use trainer.max_epochs=1 "
-            "+trainer.limit_train_batches=2 +trainer.limit_val_batches=2 +trainer.limit_test_batches=2"
-        )
-    max_epochs = cfg.trainer.get("max_epochs")
-    if strategy.freeze_epochs and max_epochs is not None and 0 < max_epochs <= strategy.freeze_epochs:
-        raise ValueError(
-            f"strategy.freeze_epochs={strategy.freeze_epochs} >= trainer.max_epochs={max_epochs}: the backbone "
-            "would never unfreeze; lower freeze_epochs or use strategy=feature_extraction"
-        )
-    return strategy
-
-
 def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) -> FolderDataModule:
-    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)
+    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)  # the weights' resize; their mean/std: the model
     splits_file = cfg.data.splits_file
     if splits_file is None and ckpt_path is not None:
         # A resumed run keeps the split it started with: the one saved beside its checkpoints' folder.
@@ -248,6 +217,7 @@ def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) 
 
 
 def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifier:
+    weights = preprocessing_for(cfg.model.backbone, cfg.data)  # normalisation straight from the weights
     class_weights = cfg.loss.class_weights
     if class_weights == "balanced":
         counts = datamodule.class_counts("train")
@@ -264,7 +234,7 @@ def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifie
         head_dropout=cfg.model.head.dropout,
         label_smoothing=cfg.loss.label_smoothing,
         class_weights=class_weights,
-        preprocessing=datamodule.preprocessing,
+        preprocessing=datamodule.preprocessing_with(weights["mean"], weights["std"]),
         compile=bool(cfg.model.get("compile", False)),
         channels_last=cfg.model.get("channels_last", "auto"),
         mixing=OmegaConf.to_container(cfg.mixing, resolve=True),
@@ -273,9 +243,10 @@ def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifie
     )
 
 
-def build_trainer(cfg: DictConfig, strategy: Strategy) -> Trainer:
+def build_trainer(cfg: DictConfig) -> Trainer:
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-    callbacks += [Finetuning(strategy), RandomStateCheckpoint(), StopOnNonFiniteLoss()]
+    # Finetuning asks the module for its strategy (the module owns it).
+    callbacks += [Finetuning(), RandomStateCheckpoint(), StopOnNonFiniteLoss()]
     if cfg.get("scheduler"):  # training longer on resume replans the schedule
         callbacks.append(ScheduleHorizon(OmegaConf.to_container(cfg.scheduler, resolve=True)))
     if cfg.ema.enabled:
