@@ -31,7 +31,8 @@ from _common import make_jpeg_folder, parse_args, photo, table
 from PIL import Image
 from skimage import io as skio
 
-from transferlab.data import FolderDataModule, decode_side
+from transferlab.data import FolderDataModule
+from transferlab.datasets import decode_side
 from transferlab.devices import default_num_workers
 from transferlab.images import read_rgb
 from transferlab.transforms import build_eval_transform

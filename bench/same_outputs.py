@@ -9,9 +9,9 @@ Kept for refactors that must not change any output. Both versions run in the sam
 generated images and weights file, so absolute paths inside the outputs agree. Files are compared after removing
 what legitimately differs between two runs of the same code: timestamps, durations, throughput, process ids (JSON
 keys and CSV columns named for them, and the ``[time][logger][level]`` prefix of log lines); checkpoints by their
-tensors and hyperparameters (their pickles hold timings); TorchScript archives without their debug records (source
-file and line of each traced call); the report's figure (it draws fit times) by its presence; other PNGs and
-everything else byte for byte.
+tensors and hyperparameters (their pickles hold timings); YAML as the mapping it holds (key order aside);
+TorchScript archives without their debug records (the source file and line of each traced call); the report's
+figure (it draws fit times) by its presence; other PNGs and everything else byte for byte.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ TIMING_KEY = re.compile(r"(time|seconds|duration|_s$|per_s|per_second|img_s|date
 LOG_PREFIX = re.compile(r"^\[[^\]]*\]\[[^\]]*\]\[[A-Z]+\] - ")
 # Log text that measures the machine, not the result.
 LOG_TIMING = re.compile(r"\d+(\.\d+)? ?(s|ms|min|images/s|img/s|it/s)\b")
+MANGLED = re.compile(rb"___torch_mangle_\d+")
 # Figures that draw durations (the report's cost panel): compared by their presence only.
 TIMED_FIGURES = {"report.png"}
 TINY = [
@@ -113,35 +114,44 @@ def _drop_timing(value):
     return value
 
 
-def _digest(path: Path) -> str:
-    """What must not change in one output file, hashed."""
+def _digest(path: Path, code: Path) -> str:
+    """What must not change in one output file, hashed; ``code`` (the checkout that ran) stands as ``<code>`` in
+    text files, as Hydra records where its configs came from."""
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        return _hash(json.dumps(_drop_timing(json.loads(path.read_text())), sort_keys=True))
-    if suffix == ".csv":
-        import pandas as pd
-
-        table = pd.read_csv(path, keep_default_na=False, dtype=str)
-        table = table[[c for c in table.columns if not TIMING_KEY.search(c.lower())]]
-        return _hash(table.to_csv(index=False))
     if path.name in TIMED_FIGURES:
         return "exists"
-    if suffix in (".log", ".md"):
-        lines = [LOG_TIMING.sub("<t>", LOG_PREFIX.sub("", line)) for line in path.read_text().splitlines()]
-        return _hash("\n".join(lines))
     if suffix == ".ckpt":
         return _checkpoint_digest(path)
     if suffix == ".pt" and zipfile.is_zipfile(path):
         return _torchscript_digest(path)
-    return _hash(path.read_bytes())
+    if suffix not in (".json", ".yaml", ".csv", ".log", ".md"):
+        return _hash(path.read_bytes())
+    text = path.read_text().replace(str(code), "<code>")
+    if suffix == ".json":
+        return _hash(json.dumps(_drop_timing(json.loads(text)), sort_keys=True))
+    if suffix == ".yaml":  # Hydra's records and Lightning's hparams: the mapping, not the order of its keys
+        import yaml
+
+        return _hash(json.dumps(yaml.safe_load(text), sort_keys=True, default=str))
+    if suffix == ".csv":
+        import pandas as pd
+
+        table = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype=str)
+        table = table[[c for c in table.columns if not TIMING_KEY.search(c.lower())]]
+        return _hash(table.to_csv(index=False))
+    return _hash("\n".join(LOG_TIMING.sub("<t>", LOG_PREFIX.sub("", line)) for line in text.splitlines()))
 
 
 def _torchscript_digest(path: Path) -> str:
-    """A TorchScript archive without its ``*.debug_pkl`` members: those record the source file and line of every
-    traced call, which moves with the code, not with the model."""
+    """A TorchScript archive without its ``*.debug_pkl`` members (they record the source file and line of every
+    traced call, which move with the code) and the ``serialization_id`` computed over them, and with its mangled
+    class names numbered in order of appearance (the counter counts every class TorchScript compiled earlier in the
+    process, e.g. at another library's import)."""
     with zipfile.ZipFile(path) as archive:
-        members = sorted(n for n in archive.namelist() if not n.endswith(".debug_pkl"))
-        return _hash(b"".join(name.encode() + archive.read(name) for name in members))
+        members = sorted(n for n in archive.namelist() if not n.endswith((".debug_pkl", "/.data/serialization_id")))
+        content = b"".join(name.encode() + archive.read(name) for name in members)
+    numbers: dict[bytes, bytes] = {}
+    return _hash(MANGLED.sub(lambda m: numbers.setdefault(m.group(), b"<%d>" % len(numbers)), content))
 
 
 def _checkpoint_digest(path: Path) -> str:
@@ -161,10 +171,10 @@ def _hash(content: str | bytes) -> str:
     return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()[:16]
 
 
-def manifest(out: Path) -> dict[str, str]:
-    """{path relative to out: digest} for every file the commands wrote (lr_find/lightning logs included)."""
+def manifest(out: Path, code: Path) -> dict[str, str]:
+    """{path relative to out: digest} for every file the commands that ``code`` ran wrote."""
     files = sorted(p for p in out.rglob("*") if p.is_file())
-    return {str(p.relative_to(out)): _digest(p) for p in files}
+    return {str(p.relative_to(out)): _digest(p, code) for p in files}
 
 
 def snapshot(code: Path, work: Path) -> dict[str, str]:
@@ -172,7 +182,7 @@ def snapshot(code: Path, work: Path) -> dict[str, str]:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     run_commands(code, work)
-    return manifest(work / "out")
+    return manifest(work / "out", code)
 
 
 def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -202,6 +212,9 @@ def main() -> None:
             before = snapshot(checkout, args.work)
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(checkout)], check=True)
+        kept = args.work.with_name(args.work.name + "-before")  # the older version's outputs, to look into
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.move(args.work / "out", kept)
         after = snapshot(REPO, args.work)
     else:
         parser.error("one of --against, --snapshot, --compare")

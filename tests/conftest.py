@@ -1,38 +1,22 @@
-"""Shared fixtures: tiny folder datasets, a local weights file standing in for ImageNet, the real Hydra config."""
+"""Shared fixtures: tiny folder datasets, a local weights file standing in for ImageNet, the real Hydra config, the
+environment of a subprocess run. Helpers that are not fixtures are in ``helpers.py``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
-from pytorch_lightning import Callback
-from torchvision.models import resnet18
+from helpers import make_config
+from omegaconf import DictConfig
+from torchvision.models import ResNet18_Weights, resnet18
 
 from transferlab.demo import make_demo_dataset
 from transferlab.startup import prepare
 
 prepare()  # what every entry script does first: the configs' resolvers, the environment
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
-# Small enough for 2 CPU cores: 32 px images, a few dozen files, two epochs.
-FAST_OVERRIDES = [
-    "data=folder",
-    "data.image_size=32",
-    "data.batch_size=8",
-    "data.num_workers=0",
-    "data.val_fraction=0.2",
-    "data.test_fraction=0.2",
-    "trainer=cpu",
-    "trainer.max_epochs=2",
-    "+trainer.enable_model_summary=false",
-    "+trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
-    "plots.enabled=false",  # ~1.5 s a run; the tests of the plots turn them on
-]
 
 
 @pytest.fixture(scope="session")
@@ -50,15 +34,6 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def make_config(output_dir: Path, data_root: Path, *overrides: str) -> DictConfig:
-    """The real train.yaml, composed as ``python train.py <overrides>`` would, shrunk to test size."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[*FAST_OVERRIDES, f"data.root={data_root}", *overrides])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
-
-
 @pytest.fixture
 def config(tmp_path: Path, shapes_root: Path, weights_file: Path):
     """``config(*overrides)``: a composed test config writing into this test's tmp_path/run."""
@@ -71,12 +46,28 @@ def config(tmp_path: Path, shapes_root: Path, weights_file: Path):
     return _config
 
 
-class InterruptAtEpoch(Callback):
-    """Stands in for a killed process: raises when training reaches ``epoch``, after earlier checkpoints."""
+@pytest.fixture(scope="session")
+def torch_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``TORCH_HOME`` holding a stand-in for ResNet-18's ImageNet weights, the documented offline route.
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    torchvision loads a file already in ``$TORCH_HOME/hub/checkpoints`` without downloading it; this one is a
+    seeded random initialisation under the file name torchvision looks for.
+    """
+    home = tmp_path_factory.mktemp("torch_home")
+    checkpoints = home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.manual_seed(0)
+    # DEFAULT is the weight set transferlab loads for model.weights=imagenet (IMAGENET1K_V1 for resnet18).
+    torch.save(resnet18().state_dict(), checkpoints / Path(urlparse(ResNet18_Weights.DEFAULT.url).path).name)
+    return home
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch == self.epoch:
-            raise InterruptedError(f"interrupted at epoch {self.epoch}")
+
+@pytest.fixture
+def env(tmp_path: Path, torch_home: Path) -> dict[str, str]:
+    """The environment of a script run in a subprocess: caches under tmp_path, the offline ImageNet stand-in."""
+    return {
+        **os.environ,
+        "TRANSFERLAB_CACHE": str(tmp_path / "cache"),
+        "TORCH_HOME": str(torch_home),
+        "PYTHONUNBUFFERED": "1",
+    }

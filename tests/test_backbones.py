@@ -22,9 +22,9 @@ from torchvision.models import resnet18
 from torchvision.models.vision_transformer import VisionTransformer
 
 from transferlab import torchvision_backbones
+from transferlab.backbone_record import Backbone
 from transferlab.backbone_weights import load_backbone_weights, read_state_dict_file
 from transferlab.backbones import (
-    Backbone,
     available_backbones,
     backbone_from,
     backbone_preprocessing,

@@ -8,82 +8,20 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import torch
-from torchvision.models import ResNet18_Weights, resnet18
+from helpers import IMAGES_PER_CLASS, SHRINK, STDERR_TAIL, assert_failed, assert_succeeded, train
+from torchvision.models import ResNet18_Weights
 
 from transferlab.backbones import build_network
 from transferlab.demo import DEMO_CLASSES, MARKER_NAME
-from transferlab.rundir import SUMMARY_FILE
+from transferlab.rundir import SUMMARY_FILE, read_metrics
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[1]
-TIMEOUT = 300  # seconds for one train.py run; a shrunk run takes about 30 s on 2 cores, most of it imports
-STDERR_TAIL = 4000
-IMAGES_PER_CLASS = 12
-
-# Small enough for 2 CPU cores: 32 px images, 12 per class, batches of 8, one epoch, no warm-up.
-SHRINK = [
-    "data.image_size=32",
-    "data.demo.image_size=32",
-    f"data.demo.images_per_class={IMAGES_PER_CLASS}",
-    "data.batch_size=8",
-    "data.num_workers=0",
-    "trainer=cpu",
-    "trainer.max_epochs=1",
-    "~callbacks.progress_bar",
-    "+trainer.enable_progress_bar=false",
-    "+trainer.enable_model_summary=false",
-    "scheduler.warmup_epochs=0",
-]
-
-
-def train(*args: str, env: dict[str, str], cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    """Runs ``python train.py *args`` and returns its exit code and output; fails the test on a timeout.
-
-    The run gets a session of its own so that a timeout kills it with every process it started (DDP ranks).
-    """
-    cmd = [sys.executable, str(REPO / "train.py"), *args]
-    with subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            pytest.fail(f"train.py {' '.join(args)} ran past {timeout} s; stderr tail:\n{stderr[-STDERR_TAIL:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-
-
-def assert_succeeded(result: subprocess.CompletedProcess) -> None:
-    code = result.returncode  # a plain int, so that a failure shows the stderr tail, not the whole output
-    assert code == 0, f"train.py exited with {result.returncode}; stderr tail:\n{result.stderr[-STDERR_TAIL:]}"
-
-
-def assert_failed(result: subprocess.CompletedProcess) -> None:
-    code = result.returncode
-    assert code != 0, f"train.py succeeded where it should fail; stdout tail:\n{result.stdout[-2000:]}"
-
-
-def read_metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
 
 
 def epochs_logged(run_dir: Path, version: int) -> set[int]:
@@ -95,32 +33,6 @@ def epochs_logged(run_dir: Path, version: int) -> set[int]:
         int(row["epoch"])
         for row in rows
         if any(value and key.startswith(("train/", "val/")) for key, value in row.items())
-    }
-
-
-@pytest.fixture(scope="session")
-def torch_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``TORCH_HOME`` holding a stand-in for ResNet-18's ImageNet weights, the documented offline route.
-
-    torchvision loads a file already in ``$TORCH_HOME/hub/checkpoints`` without downloading it; this one is a
-    seeded random initialisation under the file name torchvision looks for.
-    """
-    home = tmp_path_factory.mktemp("torch_home")
-    checkpoints = home / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    torch.manual_seed(0)
-    # DEFAULT is the weight set transferlab loads for model.weights=imagenet (IMAGENET1K_V1 for resnet18).
-    torch.save(resnet18().state_dict(), checkpoints / Path(urlparse(ResNet18_Weights.DEFAULT.url).path).name)
-    return home
-
-
-@pytest.fixture
-def env(tmp_path: Path, torch_home: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TRANSFERLAB_CACHE": str(tmp_path / "cache"),
-        "TORCH_HOME": str(torch_home),
-        "PYTHONUNBUFFERED": "1",
     }
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from trained_run import train_once
+from helpers import train_once
 
 pytestmark = pytest.mark.slow
 

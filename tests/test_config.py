@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR
+from helpers import CONF_DIR
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import CONF_DIR, command_config, train_once
 from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
-from trained_run import CONF_DIR, command_config, train_once
 
 from transferlab.commands.eval import evaluate, select_images
 from transferlab.commands.train import run
@@ -188,6 +188,7 @@ def test_worst_predictions_are_labelled_with_their_sort_key(trained, shapes_root
     targets = torch.tensor([0, 0, 0])
     drawn = {}
     monkeypatch.setattr(figures, "plot_image_grid", lambda images, titles, path, **kw: drawn.setdefault("t", titles))
-    figures.plot_worst_predictions(model, paths, probs, targets, tmp_path, 2)
+    predictions = figures.Predictions(paths=paths, probs=probs, unreadable=[])
+    figures.plot_predictions(model, predictions, targets, tmp_path, worst=2, samples=0)
     # Sorted by the true class's probability (0.02, then 0.10), and labelled with it, not with the winner's.
     assert drawn["t"] == ["circle → ellipse\np(true)=0.02", "circle → ellipse\np(true)=0.10"]

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from trained_run import command_config, train_once
+from helpers import command_config, train_once
 
 import transferlab.commands.export
 from transferlab.commands.export import export

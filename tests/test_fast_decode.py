@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferlab.data import FolderDataModule, decode_side
+from transferlab.data import FolderDataModule
+from transferlab.datasets import decode_side
 from transferlab.images import read_rgb
 
 

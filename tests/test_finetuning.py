@@ -8,8 +8,8 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
+from transferlab.backbone_record import Backbone
 from transferlab.backbone_weights import load_backbone_weights
-from transferlab.backbones import Backbone
 from transferlab.commands.train import build_datamodule, build_model, build_trainer
 from transferlab.finetuning import Strategy, hold_frozen, set_trainable_stages
 from transferlab.module import ImageClassifier

@@ -11,7 +11,7 @@ import albumentations as A
 import numpy as np
 import pytest
 import torch
-from trained_run import command_config, train_once
+from helpers import command_config, train_once
 
 from transferlab.commands.eval import evaluate
 from transferlab.commands.predict import predict

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from transferlab.data import FolderDataModule
-from transferlab.layouts import dataset_root, detect_layout, read_labels, scan_folder
+from transferlab.label_files import read_labels
+from transferlab.layouts import dataset_root, detect_layout, scan_folder
 from transferlab.splits import write_splits_csv
 
 NO_AUGMENT = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}

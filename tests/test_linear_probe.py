@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from trained_run import command_config, train_once
+from helpers import command_config, train_once
 
 from transferlab.commands.probe import fit_logistic_regression, linear_probe
 

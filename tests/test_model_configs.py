@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR, make_config
+from helpers import CONF_DIR, make_config
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 

@@ -63,6 +63,16 @@ def test_learning_curves_draw_the_ema_and_mark_the_unfreeze_epoch(tmp_path: Path
 
     # The dashed grey line at the unfreeze epoch: pixels that are grey in the marked figure only.
     assert (grey(marked) & ~grey(smoothed)).sum() > 100
+    # Gradual unfreezing: a line at every step, so the grey columns of three steps hold those of one and more.
+    gradual = imread(plot_learning_curves(noisy, tmp_path / "gradual.png", unfreeze_epochs=[1, 3, 5]))
+    assert vertical_lines(grey(marked) & ~grey(smoothed)) == 2  # one per panel: loss, accuracy
+    assert vertical_lines(grey(gradual) & ~grey(smoothed)) == 6
+
+
+def vertical_lines(mask: np.ndarray) -> int:
+    """Runs of adjacent pixel columns that are mostly set from top to bottom (a dashed line covers about half)."""
+    tall = mask.sum(axis=0) > 0.3 * mask.shape[0]
+    return int(np.count_nonzero(tall[1:] & ~tall[:-1]) + tall[0])
 
 
 def test_no_logs_give_no_series(tmp_path: Path) -> None:

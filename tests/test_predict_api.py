@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import train_once
 from PIL import Image
-from trained_run import train_once
 
 from transferlab import ImagePrediction, Predictor
 from transferlab.module import ImageClassifier

@@ -26,7 +26,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,10 +36,10 @@ from urllib.parse import urlparse
 
 import pytest
 import torch
+from helpers import REPO, STDERR_TAIL, TIMEOUT, command_config, run_process
 from omegaconf import OmegaConf
 from PIL import Image
 from torchvision.models import get_model, get_model_weights
-from trained_run import command_config
 
 import transferlab.data
 import transferlab.devices
@@ -51,11 +50,8 @@ from transferlab.demo import make_demo_dataset
 from transferlab.resolvers import eval_split
 from transferlab.rundir import METRICS_FILE, REPORT_FILE, SUMMARY_FILE, run_dir_of
 
-REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 CONF_DIR = REPO / "conf"
-TIMEOUT = 300  # seconds for one command; a tiny one takes 10-30 s on 2 cores, most of it imports
-STDERR_TAIL = 4000
 # The classes of the generated labelled folder: demo classes, so that a checkpoint trained on the demo data (the
 # README's default) evaluates it, as eval.py requires of a labelled folder.
 DATA_CLASSES = ("circle", "star", "triangle")
@@ -425,17 +421,8 @@ def offline_imagenet_weights(overrides: dict[str, str], home: Path) -> None:
 
 
 def run_command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Runs `argv` from the repo root; on a timeout kills it with every process it started and fails."""
-    with subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    ) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            pytest.fail(f"`{shlex.join(argv)}` ran past {TIMEOUT} s; stderr tail:\n{stderr[-STDERR_TAIL:]}")
-    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    """Runs `argv` from the repo root (see helpers.run_process)."""
+    return run_process(argv, env=env, cwd=REPO, timeout=TIMEOUT)
 
 
 def prepare(command: ReadmeCommand, kind: str, resources: Resources) -> Prepared:

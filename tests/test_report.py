@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import train_once
 from matplotlib.image import imread
 from omegaconf import OmegaConf
-from trained_run import train_once
 
 from transferlab.report import ReportCallback, _short_labels, collect_jobs, main
 

@@ -61,7 +61,7 @@ def test_interrupted_run_resumes_to_the_same_weights(config, tmp_path: Path) -> 
     run(config(*common, output_dir=tmp_path / "straight"))
 
     interrupted = tmp_path / "interrupted"
-    crash = ["+callbacks.interrupt._target_=conftest.InterruptAtEpoch", "+callbacks.interrupt.epoch=2"]
+    crash = ["+callbacks.interrupt._target_=helpers.InterruptAtEpoch", "+callbacks.interrupt.epoch=2"]
     with pytest.raises(InterruptedError):
         run(config(*common, *crash, output_dir=interrupted))
     assert not (interrupted / "metrics.json").exists()

@@ -9,13 +9,9 @@ import pytest
 
 from transferlab import splits
 from transferlab.layouts import scan_folder
-from transferlab.splits import (
-    SampleTable,
-    load_or_make_splits,
-    read_splits_csv,
-    stratified_split,
-    write_splits_csv,
-)
+from transferlab.samples import SampleTable
+from transferlab.splits import load_or_make_splits, read_splits_csv, write_splits_csv
+from transferlab.stratified import stratified_split
 
 
 def touch(root: Path, *rel_paths: str) -> None:

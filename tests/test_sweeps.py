@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 
 import pytest
+from helpers import SHRINK, assert_succeeded, train
 from omegaconf import OmegaConf
-from test_cli import SHRINK, assert_succeeded, env, torch_home, train  # noqa: F401  (fixtures env, torch_home)
 
 from transferlab.rundir import SUMMARY_FILE
 
@@ -18,7 +18,7 @@ def read_summary(sweep_dir) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_optuna_study_records_a_failed_trial_and_goes_on(tmp_path, env):  # noqa: F811
+def test_optuna_study_records_a_failed_trial_and_goes_on(tmp_path, env):
     sweep_dir = tmp_path / "sweep"
     result = train(
         "hparams_search=finetune_optuna",
@@ -56,7 +56,7 @@ def test_optuna_study_records_a_failed_trial_and_goes_on(tmp_path, env):  # noqa
     assert (sweep_dir / "optuna_history.png").is_file() and "![Optimisation history](optuna_history.png)" in report
 
 
-def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path, env):  # noqa: F811
+def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path, env):
     sweep_dir = tmp_path / "sweep"
     result = train(
         "-m",
@@ -81,7 +81,7 @@ def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path, env)
     assert splits[0] == splits[1]  # one split for the whole sweep, whichever process ran the job
 
 
-def test_cross_validation_sweep_groups_folds_in_summary_and_report(tmp_path, env, weights_file):  # noqa: F811
+def test_cross_validation_sweep_groups_folds_in_summary_and_report(tmp_path, env, weights_file):
     sweep_dir = tmp_path / "sweep"
     result = train(
         "-m",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import command_config, train_once
 from omegaconf import OmegaConf
-from trained_run import command_config, train_once
 
 from transferlab import Predictor
 from transferlab.commands.eval import evaluate

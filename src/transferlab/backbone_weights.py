@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from transferlab import timm_backbones, torchvision_backbones
-from transferlab.backbones import TIMM_PREFIX, Backbone
+from transferlab.backbone_record import Backbone
+from transferlab.backbones import TIMM_PREFIX
 
 log = logging.getLogger(__name__)
 

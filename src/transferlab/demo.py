@@ -6,18 +6,15 @@ It lets the default training command run with nothing from the internet. Images 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from skimage import draw
 
-from transferlab.files import read_json_or_none
+from transferlab.files import folder_beside, read_json_or_none, swap_in
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +55,13 @@ def make_demo_dataset(root: str | Path, *, images_per_class: int = 80, image_siz
     _refuse_foreign_folder(root)
 
     log.info("generating the demo dataset in %s (%d images per class)", root, images_per_class)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run that had our pid
-    try:
+    with folder_beside(root, "tmp") as tmp:
         _write_images(tmp, spec)
         (tmp / MARKER_NAME).write_text(json.dumps(spec, indent=2) + "\n")
-        _move_into_place(tmp, root, spec)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            swap_in(tmp, root, in_place=lambda: read_json_or_none(root / MARKER_NAME) == spec)
+        except OSError as err:
+            raise ValueError(f"could not move the generated demo dataset into {root}: {err}") from err
     return root
 
 
@@ -78,26 +73,6 @@ def _refuse_foreign_folder(root: Path) -> None:
         )
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file; point the demo dataset at a folder")
-
-
-def _move_into_place(tmp: Path, root: Path, spec: dict) -> None:
-    stale = root.parent / f".{root.name}.stale-{os.getpid()}"
-    marker = read_json_or_none(root / MARKER_NAME)
-    if marker == spec:
-        return  # another process finished first while we were generating
-    if marker is not None:
-        # An older demo dataset: move it aside first, because rename only replaces an empty folder.
-        with contextlib.suppress(FileNotFoundError):  # another process moved it aside first
-            root.rename(stale)
-    try:
-        os.replace(tmp, root)
-    except OSError as err:
-        # Another process renamed its copy into place between our checks and our rename.
-        if read_json_or_none(root / MARKER_NAME) == spec:
-            return
-        raise ValueError(f"could not move the generated demo dataset into {root}: {err}") from err
-    finally:
-        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _write_images(folder: Path, spec: dict) -> None:

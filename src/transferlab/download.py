@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 from filelock import FileLock
 
 from transferlab.archives import extract_archive
-from transferlab.files import atomic_write_json, read_json_or_none
+from transferlab.files import atomic_write_json, folder_beside, read_json_or_none, swap_in
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +173,7 @@ def _refuse_foreign_folder(root: Path) -> None:
 
 def _extract_into_place(archive: Path, root: Path, subdir: str | None, spec: dict) -> None:
     """Extracts into a hidden sibling, writes the marker there last, then renames the whole folder to `root`."""
-    tmp = root.parent / f".{root.name}.extract-{os.getpid()}"
-    stale = root.parent / f".{root.name}.stale-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run that had our pid
-    try:
+    with folder_beside(root, "extract") as tmp:
         extract_archive(archive, tmp)
         source = tmp / subdir if subdir else tmp
         if not source.is_dir():
@@ -185,11 +182,5 @@ def _extract_into_place(archive: Path, root: Path, subdir: str | None, spec: dic
                 "set data.download.subdir to the archive's top folder, or null"
             )
         atomic_write_json(source / MARKER_NAME, spec)
-        # An older download (other URL or checksum) is in the way: rename only replaces an empty folder, so move it
-        # aside first.
-        if read_json_or_none(root / MARKER_NAME) is not None:
-            root.rename(stale)
-        os.replace(source, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(stale, ignore_errors=True)
+        # An older download (other URL or checksum) in the way is moved aside (_refuse_foreign_folder let it pass).
+        swap_in(source, root, in_place=lambda: read_json_or_none(root / MARKER_NAME) == spec)

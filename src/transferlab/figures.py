@@ -26,42 +26,20 @@ from transferlab.plots import (
 )
 from transferlab.prediction import Predictions, preprocessed_image
 from transferlab.rundir import PLOTS_DIR
-from transferlab.splits import SampleTable
+from transferlab.samples import SampleTable
 from transferlab.transforms import build_train_transform
 
 log = logging.getLogger(__name__)
 
 
-def plot_worst_predictions(
-    model: ImageClassifier,
-    paths: Sequence[Path],
-    probs: torch.Tensor,
-    targets: torch.Tensor,
-    plots_dir: Path,
-    count: int,
-) -> Path | None:
-    """The ``count`` images whose true class got the lowest probability, as the network saw them."""
-    if count <= 0 or not len(paths):
-        return None
-    true_prob = probs.gather(1, targets[:, None])[:, 0]
-    order = true_prob.argsort()[:count].tolist()
-    title = "Lowest probability for the truth"
-    return _prediction_grid(model, paths, probs, targets, order, plots_dir / "worst_predictions.png", title, true=True)
+def worst_order(probs: torch.Tensor, targets: torch.Tensor, count: int) -> list[int]:
+    """The ``count`` rows whose true class got the lowest probability, lowest first."""
+    return probs.gather(1, targets[:, None])[:, 0].argsort()[:count].tolist()
 
 
-def plot_prediction_samples(
-    model: ImageClassifier,
-    paths: Sequence[Path],
-    probs: torch.Tensor,
-    targets: torch.Tensor,
-    plots_dir: Path,
-    count: int,
-) -> Path | None:
-    """A fixed random sample of ``count`` evaluated images with their predictions."""
-    if count <= 0 or not len(paths):
-        return None
-    order = sorted(random.Random(0).sample(range(len(paths)), min(count, len(paths))))
-    return _prediction_grid(model, paths, probs, targets, order, plots_dir / "samples.png", "Predictions")
+def sample_order(total: int, count: int) -> list[int]:
+    """A fixed random sample of ``count`` of ``total`` rows, in row order."""
+    return sorted(random.Random(0).sample(range(total), min(count, total)))
 
 
 def _prediction_grid(
@@ -92,11 +70,19 @@ def _prediction_grid(
 def plot_predictions(
     model: ImageClassifier, predictions: Predictions, targets: torch.Tensor, plots: Path, *, worst: int, samples: int
 ) -> list[Path]:
-    """``worst_predictions.png`` (the ``worst`` images whose true class got the lowest probability) and
-    ``samples.png`` (a fixed random sample of ``samples`` images), drawn as the network saw them."""
-    found = (predictions.paths, predictions.probs, targets, plots)
-    drawn = [plot_worst_predictions(model, *found, worst), plot_prediction_samples(model, *found, samples)]
-    return [path for path in drawn if path is not None]
+    """``worst_predictions.png`` (the ``worst`` images whose true class got the lowest probability, labelled with
+    that probability) and ``samples.png`` (a fixed random sample of ``samples`` images), drawn as the network saw
+    them; a count of 0 draws no grid."""
+    found = (predictions.paths, predictions.probs, targets)
+    drawn = []
+    if worst > 0 and len(targets):
+        order = worst_order(predictions.probs, targets, worst)
+        title = "Lowest probability for the truth"
+        drawn.append(_prediction_grid(model, *found, order, plots / "worst_predictions.png", title, true=True))
+    if samples > 0 and len(targets):
+        order = sample_order(len(targets), samples)
+        drawn.append(_prediction_grid(model, *found, order, plots / "samples.png", "Predictions"))
+    return drawn
 
 
 def plot_learning_curves_of(run_dir: Path, model: ImageClassifier, plots: Path) -> Path | None:

@@ -1,4 +1,5 @@
-"""Writing run files atomically, so a kill never leaves half a file; checking an output folder can be written."""
+"""Writing run files atomically, so a kill never leaves half a file (and whole folders, built beside their place
+and swapped in); checking an output folder can be written."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -123,3 +124,42 @@ def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
     """The rows of a CSV file written by :func:`atomic_write_csv`, as dicts keyed by its header."""
     with Path(path).open(newline="", encoding="utf-8", errors="surrogateescape") as file:
         return list(csv.DictReader(file))
+
+
+@contextlib.contextmanager
+def folder_beside(root: Path, tag: str) -> Iterator[Path]:
+    """A hidden sibling folder of ``root`` (``.<name>.<tag>-<pid>``) to build a whole folder in before
+    :func:`swap_in` puts it in place; removed on exit, whatever happens (one left by a killed run with our pid is
+    cleared first)."""
+    tmp = root.parent / f".{root.name}.{tag}-{os.getpid()}"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def swap_in(built: Path, root: Path, *, in_place: Callable[[], bool]) -> None:
+    """Puts the complete folder ``built`` at ``root`` by one rename, so readers see the old folder or the new one,
+    never a part of it (the demo dataset, a downloaded dataset).
+
+    A folder already at ``root`` (the caller has checked it is an older one of its own, or empty) is moved aside
+    first, since a rename replaces only an empty folder, then deleted. ``in_place()`` says whether ``root`` already
+    holds what ``built`` holds (another process finished first): then nothing moves. Raises OSError when the rename
+    fails for another reason.
+    """
+    if in_place():
+        return
+    stale = root.parent / f".{root.name}.stale-{os.getpid()}"
+    try:
+        if root.exists():
+            with contextlib.suppress(FileNotFoundError):  # another process moved it aside first
+                root.rename(stale)
+        try:
+            os.replace(built, root)
+        except OSError:
+            if not in_place():  # another process renamed its copy into place between our check and our rename
+                raise
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)

@@ -1,6 +1,6 @@
 """The one place that freezes and unfreezes: which stages train at which epoch, and how a frozen part is held.
 
-It works on a :class:`~transferlab.backbones.Backbone`'s stages, whatever the family. A frozen part has
+It works on a :class:`~transferlab.backbone_record.Backbone`'s stages, whatever the family. A frozen part has
 ``requires_grad=False`` on its parameters *and* its modules in eval mode: BatchNorm running statistics never move
 (fastai's ``BnFreeze``), and dropout and stochastic depth inside it are off, so a frozen backbone computes the
 same features in training as in eval (and as a feature cache). LayerNorm and GroupNorm keep no statistics, so
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pytorch_lightning import Callback, LightningModule, Trainer
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from transferlab.backbones import Backbone
+from transferlab.backbone_record import Backbone
 from transferlab.checks import integer, number
 
 STRATEGIES = ("scratch", "feature_extraction", "finetune")

@@ -41,7 +41,8 @@ class ImageClassifier(LightningModule):
 
     Args:
         backbone: torchvision model name (``resnet18``, ``vgg16``) or ``timm/<name>``; ``self.backbone`` is its
-            :class:`~transferlab.backbones.Backbone` record (stages, head, preprocessing), ``self.net`` the network.
+            :class:`~transferlab.backbone_record.Backbone` record (stages, head, preprocessing), ``self.net`` the
+            network.
         classifier_hidden: keep the hidden layers of a torchvision classifier (VGG, AlexNet, MobileNetV3, MaxViT)
             as the last stage (see :func:`~transferlab.backbones.build_backbone`).
         class_names: the classes in label order (sorted folder names); their number sizes the head.
@@ -95,6 +96,15 @@ class ImageClassifier(LightningModule):
         )
         self.strategy.check_backbone(self.backbone)
         self.net = self.backbone.net
+        self._register_class_weights(class_weights)
+        self.batch_mixing = build_batch_mixing(self.num_classes, **(mixing or {}))
+        self._register_pixel_stats(preprocessing)
+        self._add_metrics()
+        self.test_report: dict[str, Any] = {}
+        self._compiled = False
+
+    def _register_class_weights(self, class_weights: list[float] | None) -> None:
+        """The cross-entropy weights as a buffer (``None``: unweighted), one per class."""
         if class_weights is not None and len(class_weights) != self.num_classes:
             raise ValueError(
                 f"loss.class_weights has {len(class_weights)} entries but the data has {self.num_classes} classes"
@@ -104,13 +114,17 @@ class ImageClassifier(LightningModule):
             None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
         )
 
-        self.batch_mixing = build_batch_mixing(self.num_classes, **(mixing or {}))
+    def _register_pixel_stats(self, preprocessing: dict[str, Any] | None) -> None:
+        """``pixel_mean`` and ``pixel_std`` of the preprocessing as buffers (``None`` without preprocessing)."""
         # On the model's device with it, so that normalising a batch copies nothing from the host (see normalize);
         # not persistent: the checkpoint's hparams already carry them, and state_dict keys stay the network's.
         for name, key in (("pixel_mean", "mean"), ("pixel_std", "std")):
             values = None if not preprocessing else torch.tensor(preprocessing[key], dtype=torch.float32)
             self.register_buffer(name, values, persistent=False)
 
+    def _add_metrics(self) -> None:
+        """Accuracy and macro F1 (top-5 accuracy too beyond 5 classes) per stage; per-class accuracy and the
+        confusion matrix for the test report."""
         metrics = {
             "acc": MulticlassAccuracy(self.num_classes, average="micro"),
             "f1": MulticlassF1Score(self.num_classes, average="macro"),
@@ -123,8 +137,6 @@ class ImageClassifier(LightningModule):
         self.test_metrics = collection.clone(prefix="test/")
         self.test_per_class_acc = MulticlassAccuracy(self.num_classes, average="none")
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
-        self.test_report: dict[str, Any] = {}
-        self._compiled = False
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits of a uint8 image batch (normalised here), a normalised float batch, or pooled features."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transferlab.backbones import Backbone
+from transferlab.backbone_record import Backbone
 from transferlab.checks import number
 from transferlab.finetuning import Strategy
 

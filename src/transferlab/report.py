@@ -39,6 +39,32 @@ def render_markdown(
     sweep_dir: Path, rows: list[dict[str, Any]], figure: Path | None, metric: str = DEFAULT_METRIC
 ) -> str:
     ok = [r for r in rows if r["status"] == "ok"]
+    order = ranked(rows, metric)
+    lines = _summary_lines(sweep_dir, rows, ok, order, metric)
+    lines += _jobs_table(order, metric)
+    if figure is not None:
+        lines += ["", f"![Accuracy, validation curves and cost of each job]({figure.name})"]
+    lines += _groups_table(rows)
+    if len(ok) > 1:
+        lines += _paired_lines(sweep_dir, order[0], [r for r in order[1:] if r["status"] == "ok"])
+    lines += optuna_section(sweep_dir, rows, order[0] if ok else None)
+    lines += _per_class_table(order)
+    lines += _failed_lines(order)
+    lines += [
+        "",
+        "Accuracies are top-1 on each job's test split; F1 is macro over classes. Intervals are 95 %: Wilson for "
+        "accuracy, a seeded bootstrap over the test images for F1. "
+        f"Regenerate with `python -m transferlab.report {sweep_dir}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _summary_lines(
+    sweep_dir: Path, rows: list[dict[str, Any]], ok: list[dict[str, Any]], order: list[dict[str, Any]], metric: str
+) -> list[str]:
+    """The title, the job counts, the overrides common to all jobs, how jobs are selected, the small-test warning
+    and the selected job."""
     lines = [f"# Strategy report: {sweep_dir.name}", ""]
     lines.append(f"{len(rows)} job(s) in `{sweep_dir}`: {len(ok)} finished, {len(rows) - len(ok)} failed.")
     shared = shared_overrides([r["overrides"].split() for r in rows])
@@ -48,7 +74,6 @@ def render_markdown(
         f"Jobs are ranked and selected by their best validation {metric}; test figures are shown for every job "
         "but never used to choose."
     )
-    order = ranked(rows, metric)
     warning = small_test_warning(ok)
     if warning:
         lines += ["", f"> **Warning:** {warning}"]
@@ -59,7 +84,12 @@ def render_markdown(
             f"**Selected on validation: `{best['label']}`** (job {best['job']}): best validation {metric} "
             f"{_value(best['selection'])}; test accuracy {_test_acc(best)}.",
         ]
-    lines += [
+    return lines
+
+
+def _jobs_table(order: list[dict[str, Any]], metric: str) -> list[str]:
+    """One row per job in selection order (failed jobs last): its rank, settings, scores and cost."""
+    lines = [
         "",
         f"| rank | job | overrides | strategy | backbone | best {metric} | test acc [95% CI] (n) | test F1 [95% CI] "
         "| epochs to best | epochs | s/epoch | fit time | trainable params |",
@@ -82,25 +112,16 @@ def render_markdown(
             "" if row["trainable_params"] is None else f"{row['trainable_params']:,}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    if figure is not None:
-        lines += ["", f"![Accuracy, validation curves and cost of each job]({figure.name})"]
-    lines += _groups_table(rows)
-    if len(ok) > 1:
-        lines += _paired_lines(sweep_dir, order[0], [r for r in order[1:] if r["status"] == "ok"])
-    lines += optuna_section(sweep_dir, rows, order[0] if ok else None)
-    lines += _per_class_table(order)
+    return lines
+
+
+def _failed_lines(order: list[dict[str, Any]]) -> list[str]:
     failed = [r for r in order if r["status"] != "ok"]
-    if failed:
-        lines += ["", "## Failed jobs", ""]
-        lines += [f"- job {r['job']} `{r['label']}`: {r['error'] or 'no metrics.json'}" for r in failed]
-    lines += [
-        "",
-        "Accuracies are top-1 on each job's test split; F1 is macro over classes. Intervals are 95 %: Wilson for "
-        "accuracy, a seeded bootstrap over the test images for F1. "
-        f"Regenerate with `python -m transferlab.report {sweep_dir}`.",
-        "",
-    ]
-    return "\n".join(lines)
+    if not failed:
+        return []
+    lines = ["", "## Failed jobs", ""]
+    lines += [f"- job {r['job']} `{r['label']}`: {r['error'] or 'no metrics.json'}" for r in failed]
+    return lines
 
 
 def _test_acc(row: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from transferlab.cli import ConfigError
+from transferlab.nested import flatten
 from transferlab.resolvers import launched_fresh
 from transferlab.rundir import (
     CONFIG_FILE,
@@ -183,17 +184,7 @@ def flat(cfg: DictConfig, key: str) -> dict[str, Any]:
         parent, _, name = key.rpartition(".")
         holder = OmegaConf.select(cfg, parent) if parent else cfg
         value = OmegaConf.to_container(holder, resolve=False)[name]
-    out: dict[str, Any] = {}
-
-    def walk(item: Any, prefix: str) -> None:
-        if isinstance(item, dict) and item:
-            for name, child in item.items():
-                walk(child, f"{prefix}.{name}" if prefix else str(name))
-        else:
-            out[prefix] = item
-
-    walk(value, key)
-    return out
+    return flatten(value, key)
 
 
 def has_key(cfg: DictConfig, key: str) -> bool:

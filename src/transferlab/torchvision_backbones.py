@@ -17,13 +17,15 @@ into stages, input to output.
 | ViT | ``patch_embed`` (+ class token, position embedding), ``blocks1`` … ``blocks4``, ``norm`` | ``heads.head`` |
 | MaxViT | ``stem``, ``block1`` … ``block4``, ``classifier`` (norm, pre-logits) | ``classifier[5]`` |
 
-The stages are given as parameter-name prefixes; ``backbones.assign_stages`` turns them into modules.
+The stages are given as parameter-name prefixes; ``backbone_record.assign_stages`` turns them into modules. The rows
+are written in the moves of ``torchvision_surgery`` (replace a classifier's Linear, split a trunk). Also here: the
+names torchvision lists, and what a model's DEFAULT weights say (preprocessing, input sizes) and hold.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +55,17 @@ from torchvision.models import (
     list_models,
 )
 
-MakeHead = Callable[[int], nn.Module]
-Stages = list[tuple[str, list[str]]]
+from transferlab.torchvision_surgery import (
+    MakeHead,
+    Stages,
+    even_groups,
+    replace_first_linear,
+    replace_last_linear,
+    replace_linear,
+    split_after_pools,
+    split_at_downsampling,
+    stem_and_downsampled_stages,
+)
 
 # Built as the DEFAULT weights build them, so that those weights (or a file derived from them) fit: no auxiliary
 # heads (they would return a tuple in training), and Inception's input re-normalisation that its weights expect.
@@ -88,14 +99,14 @@ def adapt(model: nn.Module, make_head: MakeHead, *, classifier_hidden: bool = Tr
 
 
 def _resnet(m: ResNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width = _replace(m, "fc", make_head)
+    head, width = replace_linear(m, "fc", make_head)
     return head, width, [("stem", ["conv1", "bn1"]), *((f"layer{i}", [f"layer{i}"]) for i in range(1, 5))]
 
 
 def _vgg(m: VGG | AlexNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    stages = _split_after_pools(m.features, "features", "block")
+    stages = split_after_pools(m.features, "features", "block")
     if hidden:
-        head, width, classifier = _replace_last_linear(m, "classifier", make_head)
+        head, width, classifier = replace_last_linear(m, "classifier", make_head)
         return head, width, [*stages, ("classifier", classifier)]
     # Keras' include_top=False: the conv base, globally pooled, under the new head.
     width = [c for c in m.features.modules() if isinstance(c, nn.Conv2d)][-1].out_channels
@@ -108,11 +119,11 @@ def _squeezenet(m: SqueezeNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Mo
     width = m.classifier[1].in_channels  # its classifier is a 1x1 conv to 1000 maps, averaged
     head = make_head(width)
     m.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), head)
-    return head, width, _split_after_pools(m.features, "features", "block")
+    return head, width, split_after_pools(m.features, "features", "block")
 
 
 def _densenet(m: DenseNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width = _replace(m, "classifier", make_head)
+    head, width = replace_linear(m, "classifier", make_head)
     stages = [("stem", ["features.conv0", "features.norm0"])]
     stages += [(f"block{i}", [f"features.denseblock{i}", f"features.transition{i}"]) for i in range(1, 4)]
     stages.append(("block4", ["features.denseblock4", "features.norm5"]))
@@ -120,7 +131,7 @@ def _densenet(m: DenseNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Module
 
 
 def _inception3(m: Inception3, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width = _replace(m, "fc", make_head)
+    head, width = replace_linear(m, "fc", make_head)
     stem = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3"]
     return (
         head,
@@ -135,7 +146,7 @@ def _inception3(m: Inception3, make_head: MakeHead, hidden: bool) -> tuple[nn.Mo
 
 
 def _googlenet(m: GoogLeNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width = _replace(m, "fc", make_head)
+    head, width = replace_linear(m, "fc", make_head)
     return (
         head,
         width,
@@ -149,7 +160,7 @@ def _googlenet(m: GoogLeNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Modu
 
 
 def _shufflenet(m: ShuffleNetV2, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width = _replace(m, "fc", make_head)
+    head, width = replace_linear(m, "fc", make_head)
     return (
         head,
         width,
@@ -158,40 +169,40 @@ def _shufflenet(m: ShuffleNetV2, make_head: MakeHead, hidden: bool) -> tuple[nn.
 
 
 def _regnet(m: RegNet, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width = _replace(m, "fc", make_head)
+    head, width = replace_linear(m, "fc", make_head)
     return head, width, [("stem", ["stem"]), *((f"block{i}", [f"trunk_output.block{i}"]) for i in range(1, 5))]
 
 
 def _mobile(m: nn.Module, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
     """EfficientNet, MobileNet v2/v3, MNASNet: a flat sequence of blocks, split where the resolution halves."""
     trunk = "layers" if isinstance(m, MNASNet) else "features"
-    stages = _split_at_downsampling(getattr(m, trunk), trunk)
+    stages = split_at_downsampling(getattr(m, trunk), trunk)
     if hidden:
-        head, width, classifier = _replace_last_linear(m, "classifier", make_head)
+        head, width, classifier = replace_last_linear(m, "classifier", make_head)
     else:
-        head, width, classifier = _replace_first_linear(m, "classifier", make_head)
+        head, width, classifier = replace_first_linear(m, "classifier", make_head)
     if classifier:  # MobileNetV3's 960 → 1280 pre-logits layer
         stages.append(("classifier", classifier))
     return head, width, stages
 
 
 def _convnext(m: ConvNeXt, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width, norm = _replace_last_linear(m, "classifier", make_head)
-    stages = _stem_and_downsampled_stages(m.features, "features", "stem")
+    head, width, norm = replace_last_linear(m, "classifier", make_head)
+    stages = stem_and_downsampled_stages(m.features, "features", "stem")
     stages[-1][1].extend(norm)  # the final LayerNorm2d closes the last stage, as in timm's ConvNeXt
     return head, width, stages
 
 
 def _swin(m: SwinTransformer, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width = _replace(m, "head", make_head)
-    return head, width, [*_stem_and_downsampled_stages(m.features, "features", "patch_embed"), ("norm", ["norm"])]
+    head, width = replace_linear(m, "head", make_head)
+    return head, width, [*stem_and_downsampled_stages(m.features, "features", "patch_embed"), ("norm", ["norm"])]
 
 
 def _vit(m: VisionTransformer, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    head, width, pre_logits = _replace_last_linear(m, "heads", make_head)
+    head, width, pre_logits = replace_last_linear(m, "heads", make_head)
     blocks = [f"encoder.layers.{name}" for name, _ in m.encoder.layers.named_children()]
     stages = [("patch_embed", ["conv_proj", "class_token", "encoder.pos_embedding"])]
-    stages += [(f"blocks{i + 1}", group) for i, group in enumerate(_even_groups(blocks, 4))]
+    stages += [(f"blocks{i + 1}", group) for i, group in enumerate(even_groups(blocks, 4))]
     stages.append(("norm", ["encoder.ln"]))
     if pre_logits:  # only ViTs built with representation_size have one
         stages.append(("classifier", pre_logits))
@@ -199,7 +210,7 @@ def _vit(m: VisionTransformer, make_head: MakeHead, hidden: bool) -> tuple[nn.Mo
 
 
 def _maxvit(m: MaxVit, make_head: MakeHead, hidden: bool) -> tuple[nn.Module, int, Stages]:
-    replace = _replace_last_linear if hidden else _replace_first_linear
+    replace = replace_last_linear if hidden else replace_first_linear
     head, width, classifier = replace(m, "classifier", make_head)
     blocks = [(f"block{i + 1}", [f"blocks.{i}"]) for i in range(len(m.blocks))]
     return head, width, [("stem", ["stem"]), *blocks, ("classifier", classifier)]
@@ -224,81 +235,6 @@ FAMILIES: list[tuple[type, Callable[[Any, MakeHead, bool], tuple[nn.Module, int,
     (VisionTransformer, _vit),
     (MaxVit, _maxvit),
 ]
-
-
-def _replace(model: nn.Module, attr: str, make_head: MakeHead) -> tuple[nn.Module, int]:
-    """Replace the ``nn.Linear`` at ``model.<attr>`` by a head of its input width."""
-    linear = getattr(model, attr)
-    head = make_head(linear.in_features)
-    setattr(model, attr, head)
-    return head, linear.in_features
-
-
-def _replace_last_linear(model: nn.Module, attr: str, make_head: MakeHead) -> tuple[nn.Module, int, list[str]]:
-    """Replace the last ``nn.Linear`` of the ``nn.Sequential`` at ``model.<attr>`` (its index, so its key, stays);
-    return the prefixes of the parameterised layers before it, which stay pretrained."""
-    container = getattr(model, attr)
-    children = list(container.named_children())
-    last = max(i for i, (_, child) in enumerate(children) if isinstance(child, nn.Linear))
-    width = children[last][1].in_features
-    head = make_head(width)
-    setattr(container, children[last][0], head)
-    kept = [f"{attr}.{name}" for name, child in children[:last] if next(child.parameters(), None) is not None]
-    return head, width, kept
-
-
-def _replace_first_linear(model: nn.Module, attr: str, make_head: MakeHead) -> tuple[nn.Module, int, list[str]]:
-    """Cut the ``nn.Sequential`` at ``model.<attr>`` before its first ``nn.Linear``: hidden layers go, the head takes
-    the pooled features (layers before that Linear, e.g. a norm, stay)."""
-    children = list(getattr(model, attr).named_children())
-    first = min(i for i, (_, child) in enumerate(children) if isinstance(child, nn.Linear))
-    width = children[first][1].in_features
-    head = make_head(width)
-    setattr(model, attr, nn.Sequential(*(child for _, child in children[:first]), head))
-    kept = [
-        f"{attr}.{i}" for i, (_, child) in enumerate(children[:first]) if next(child.parameters(), None) is not None
-    ]
-    return head, width, kept
-
-
-def _split_after_pools(features: nn.Sequential, prefix: str, name: str) -> Stages:
-    """VGG-style: a block ends with each max-pool."""
-    groups: list[list[str]] = [[]]
-    for index, layer in enumerate(features):
-        if next(layer.parameters(), None) is not None:
-            groups[-1].append(f"{prefix}.{index}")
-        if isinstance(layer, nn.MaxPool2d) and groups[-1]:
-            groups.append([])
-    return [(f"{name}{i + 1}", group) for i, group in enumerate(g for g in groups if g)]
-
-
-def _downsamples(block: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) and max(m.stride) > 1 for m in block.modules())
-
-
-def _split_at_downsampling(features: nn.Sequential, prefix: str) -> Stages:
-    """A new stage at each block that halves the resolution; the first is the stem (as timm's feature_info)."""
-    groups: list[list[str]] = []
-    for index, block in enumerate(features):
-        if not groups or (_downsamples(block) and groups[-1]):
-            groups.append([])
-        if next(block.parameters(), None) is not None:
-            groups[-1].append(f"{prefix}.{index}")
-    return [("stem" if i == 0 else f"stage{i}", group) for i, group in enumerate(groups)]
-
-
-def _stem_and_downsampled_stages(features: nn.Sequential, prefix: str, stem: str) -> Stages:
-    """ConvNeXt and Swin: ``features[0]`` is the stem, then [downsample,] blocks per stage."""
-    stages: Stages = [(stem, [f"{prefix}.0"]), ("stage1", [f"{prefix}.1"])]
-    for index in range(2, len(features), 2):
-        stages.append((f"stage{len(stages)}", [f"{prefix}.{index}", f"{prefix}.{index + 1}"]))
-    return stages
-
-
-def _even_groups(items: Sequence[str], count: int) -> list[list[str]]:
-    count = min(count, len(items))
-    bounds = [round(i * len(items) / count) for i in range(count + 1)]
-    return [list(items[bounds[i] : bounds[i + 1]]) for i in range(count)]
 
 
 # ---------------------------------------------------------------------------------------------------------------

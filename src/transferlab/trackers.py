@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
+from transferlab.nested import flatten
 from transferlab.rundir import PLOTS_DIR
 
 log = logging.getLogger(__name__)
@@ -27,17 +28,8 @@ FINAL_PREFIX = "final/"
 
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """``{"data.root": …, "trainer.max_epochs": …}``: every leaf of the resolved config; lists as their text."""
-    out: dict[str, Any] = {}
-
-    def walk(value: Any, prefix: str) -> None:
-        if isinstance(value, dict) and value:
-            for key, item in value.items():
-                walk(item, f"{prefix}.{key}" if prefix else str(key))
-        else:
-            out[prefix] = str(value) if isinstance(value, list | dict) else value
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    return out
+    leaves = flatten(OmegaConf.to_container(cfg, resolve=True))
+    return {key: str(value) if isinstance(value, list | dict) else value for key, value in leaves.items()}
 
 
 def log_config(loggers: Iterable[Logger], cfg: DictConfig) -> None:

@@ -14,6 +14,7 @@ from transferlab.module import ImageClassifier
 from transferlab.rundir import (
     BEST_CHECKPOINT_GLOB,
     CHECKPOINT_DIR,
+    CONFIG_FILE,
     LAST_CHECKPOINT,
     read_config,
     read_metrics,
@@ -104,5 +105,5 @@ def _run_augment(ckpt_path: str | Path) -> dict[str, Any] | None:
         augment = OmegaConf.select(config, "augment", throw_on_resolution_failure=True)
         return OmegaConf.to_container(augment, resolve=True) if augment is not None else None
     except Exception as error:  # an interpolation that only resolves inside the training job
-        log.warning("Cannot read augment of %s (%s): TTA leaves out the rot90 views", run_dir, error)
+        log.warning("Cannot read augment of %s (%s): TTA leaves out the rot90 views", run_dir / CONFIG_FILE, error)
         return None

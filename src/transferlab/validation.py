@@ -16,12 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 from transferlab.backbones import check_backbone_name, check_head, outline_backbone, preprocessing_for
 from transferlab.bad_images import resolve_verify
 from transferlab.checks import boolean, integer, is_int, is_number, number
-from transferlab.data import check_loader_settings
+from transferlab.datasets import check_loader_settings
 from transferlab.feature_cache import check_cache_features
 from transferlab.finetuning import Strategy
 from transferlab.mixing import build_batch_mixing
 from transferlab.param_groups import check_lr
-from transferlab.splits import check_split_settings
+from transferlab.stratified import check_split_settings
 from transferlab.transforms import check_augment, check_resize
 
 log = logging.getLogger(__name__)

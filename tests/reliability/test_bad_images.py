@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from helpers import make_config
 
 from transferlab.bad_images import read_skipped_csv
 from transferlab.commands.train import run
@@ -17,7 +17,7 @@ from transferlab.data import FolderDataModule
 from transferlab.images import read_rgb
 from transferlab.layouts import scan_folder
 
-from .conftest import AWKWARD, BODY_BAD, HEADER_BAD, all_bad, header_bad, kinds
+from .corpus import AWKWARD, BODY_BAD, HEADER_BAD, all_bad, header_bad, kinds
 
 NONE = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
 

@@ -6,12 +6,12 @@ import csv
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST_OVERRIDES
+from helpers import FAST_OVERRIDES
+from helpers import train as run_train
 
 from transferlab.checkpoints import load_checkpoint
 from transferlab.commands.train import run
@@ -23,16 +23,10 @@ HERE = Path(__file__).resolve().parent
 COMMON = ["strategy=scratch", "trainer.max_epochs=2", "trainer.deterministic=true", "scheduler.warmup_epochs=0"]
 
 
-def train(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """train.py in a subprocess that can import the killers of this folder (its callbacks' _target_)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_train(*args, env=env, cwd=cwd)
 
 
 def test_kill_9_at_three_moments_then_auto_resume_ends_with_the_uninterrupted_weights(

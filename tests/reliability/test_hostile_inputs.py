@@ -13,7 +13,8 @@ from PIL import Image
 from transferlab.bad_images import bad_images_error
 from transferlab.files import atomic_write_csv, read_csv_rows
 from transferlab.images import check_image, read_rgb
-from transferlab.splits import SampleTable, read_splits_csv, write_splits_csv
+from transferlab.samples import SampleTable
+from transferlab.splits import read_splits_csv, write_splits_csv
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n"
 

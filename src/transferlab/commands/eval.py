@@ -37,7 +37,8 @@ from transferlab.rundir import (
     read_metrics,
     run_dir_of,
 )
-from transferlab.splits import SPLITS, missing_files, read_splits_csv
+from transferlab.samples import SPLITS
+from transferlab.splits import missing_files, read_splits_csv
 from transferlab.trained_model import checkpoint_file, load_classifier
 
 log = logging.getLogger(__name__)

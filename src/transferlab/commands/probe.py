@@ -22,8 +22,9 @@ from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
 from torch import nn
 
+from transferlab.backbone_record import Backbone
 from transferlab.backbone_weights import load_backbone_weights
-from transferlab.backbones import Backbone, build_backbone, check_backbone_name, preprocessing_for
+from transferlab.backbones import build_backbone, check_backbone_name, preprocessing_for
 from transferlab.data import FolderDataModule, weights_arguments
 from transferlab.devices import resolve_device
 from transferlab.metrics import compute_metrics
