@@ -19,7 +19,9 @@ EXPECTED = {
     "backbones.py": "| `resnet50` |",  # a row of the README's backbone table: parameters, img/s
     "gpu.py": "ratio end to end / loader alone",  # or its skip message on machines without CUDA
 }
-OWN_TEST = {"all.py", "red_team.py"}  # red_team.py: tests/reliability/test_red_team.py runs it whole
+# red_team.py: tests/reliability/test_red_team.py runs it whole; same_outputs.py (a refactoring check, not a
+# benchmark): tests/test_same_outputs.py checks how it compares files.
+OWN_TEST = {"all.py", "red_team.py", "same_outputs.py"}
 
 
 @pytest.mark.slow
