@@ -53,12 +53,10 @@ def test_each_script_runs_its_own_command(script: str) -> None:
 
 
 def test_run_dir_names_are_spelled_in_rundir_only() -> None:
-    names = {
-        value
-        for key, value in vars(rundir).items()
-        if key.isupper() and isinstance(value, str) and key != "BEST_CHECKPOINT_GLOB"
-    }
-    assert {"metrics.json", "splits.csv", "predictions.csv", "checkpoints", ".hydra", "plots"} <= names
+    constants = [value for key, value in vars(rundir).items() if key.isupper() and key != "BEST_CHECKPOINT_GLOB"]
+    names = {v for value in constants for v in (value.values() if isinstance(value, dict) else [value])}
+    names = {name for name in names if isinstance(name, str)}
+    assert {"metrics.json", "splits.csv", "predictions.csv", "checkpoints", ".hydra", "plots", "model.onnx"} <= names
     for path in PACKAGE.rglob("*.py"):
         if path.name == "rundir.py":
             continue

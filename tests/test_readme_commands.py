@@ -44,11 +44,10 @@ from torchvision.models import get_model, get_model_weights
 import transferlab.data
 import transferlab.devices
 import transferlab.prediction
-from transferlab.commands.export import FILES as EXPORT_FILES
 from transferlab.commands.probe import linear_probe
 from transferlab.demo import make_demo_dataset
 from transferlab.resolvers import eval_split
-from transferlab.rundir import METRICS_FILE, REPORT_FILE, SUMMARY_FILE, run_dir_of
+from transferlab.rundir import EXPORT_DIR, EXPORT_FILES, METRICS_FILE, REPORT_FILE, SUMMARY_FILE, run_dir_of
 
 README = REPO / "README.md"
 CONF_DIR = REPO / "conf"
@@ -176,7 +175,7 @@ def predict_outputs(cmd: Prepared) -> list[Path]:
 
 def export_outputs(cmd: Prepared) -> list[Path]:
     formats = re.findall(r"\w+", cmd.overrides.get("format", "onnx"))
-    return [checkpoint_run_dir(cmd) / "export" / EXPORT_FILES[name] for name in formats]
+    return [checkpoint_run_dir(cmd) / EXPORT_DIR / EXPORT_FILES[name] for name in formats]
 
 
 def report_outputs(cmd: Prepared) -> list[Path]:

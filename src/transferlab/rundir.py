@@ -51,6 +51,7 @@ EVAL_DIR = "eval"
 PREDICT_DIR = "predict"
 EXPORT_DIR = "export"
 EXPORT_INFO_FILE = "model.json"
+EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}  # by export.py format
 # In a sweep dir.
 SUMMARY_FILE = "summary.csv"
 GROUPS_FILE = "summary_groups.csv"

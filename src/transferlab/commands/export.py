@@ -20,13 +20,12 @@ from omegaconf import DictConfig
 from torch import nn
 
 from transferlab.files import atomic_write_json
-from transferlab.rundir import EXPORT_INFO_FILE
+from transferlab.rundir import EXPORT_FILES, EXPORT_INFO_FILE
 from transferlab.trained_model import checkpoint_file, load_classifier
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "torchscript")
-FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 
@@ -65,7 +64,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "max_abs_diff": {},
     }
     for fmt in formats:
-        path = output_dir / FILES[fmt]
+        path = output_dir / EXPORT_FILES[fmt]
         if fmt == "onnx":
             export_onnx(net, example, path, opset=cfg.opset)
             outputs = run_onnx(path, check)
