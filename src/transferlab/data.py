@@ -225,7 +225,7 @@ class FolderDataModule(LightningDataModule):
         """
         if self.found is not None:
             return self.found
-        self.prepare_data()  # idempotent; makes this usable before a Trainer exists (run.py needs the classes)
+        self.prepare_data()  # idempotent; makes this usable before a Trainer exists (training needs the classes)
         if self.labels_file is None:
             self.found = scan_folder(self.root)
             return self.found

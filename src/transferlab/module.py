@@ -2,7 +2,7 @@
 
 It takes plain values only (names, numbers, lists, dicts), so ``ImageClassifier.load_from_checkpoint(path)``
 rebuilds it from the checkpoint alone, class names and preprocessing included, and every checkpoint loads with
-``torch.load(weights_only=True)``. Pretrained weights are not its business: ``run.py`` loads them into a new
+``torch.load(weights_only=True)``. Pretrained weights are not its business: ``commands/train.py`` loads them into a new
 module, so reloading a checkpoint never downloads anything.
 """
 

@@ -3,8 +3,8 @@ never changes the process: the configs' OmegaConf resolvers (all named ``transfe
 libraries read when they are imported. It imports nothing heavy, so ``--help`` and shell completion stay fast.
 
 Every entry script (train.py, eval.py, predict.py, export.py, probe.py) calls :func:`prepare` first, before Hydra
-composes its config; so do the test suite's ``conftest.py``, the benchmarks and the notebooks, which compose configs
-themselves. Calling it again is harmless.
+composes its config; so do the test suite's ``conftest.py`` and the notebooks, which compose configs themselves, and
+``commands.train.run`` (for any other caller that does). Calling it again is harmless.
 """
 
 from __future__ import annotations
