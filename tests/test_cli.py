@@ -19,7 +19,7 @@ from torchvision.models import ResNet18_Weights
 
 from transferlab.backbones import build_network
 from transferlab.demo import DEMO_CLASSES, MARKER_NAME
-from transferlab.rundir import SUMMARY_FILE, read_metrics
+from transferlab.rundir import LOG_FILE, SUMMARY_FILE, read_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -98,8 +98,8 @@ def test_resume_by_run_dir_alone_skips_refuses_and_trains_longer(tmp_path, env):
 
     # Finished: skipped, with nothing rewritten (.hydra/ included); no Trainer is started.
     assert_succeeded(train(*alone, env=env, cwd=tmp_path))
-    assert {k: v for k, v in run_dir_state(run_dir).items() if k != "train.log"} == {
-        k: v for k, v in finished.items() if k != "train.log"
+    assert {k: v for k, v in run_dir_state(run_dir).items() if k != LOG_FILE} == {
+        k: v for k, v in finished.items() if k != LOG_FILE
     }
     assert not (run_dir / "logs" / "version_1").exists(), "a skipped run must not start a Trainer"
     skipped = run_dir_state(run_dir)
@@ -130,7 +130,7 @@ def test_resume_by_run_dir_alone_skips_refuses_and_trains_longer(tmp_path, env):
         head_lrs = [float(row["lr-AdamW/head"]) for row in csv.DictReader(f) if row.get("lr-AdamW/head")]
     assert head_lrs and all(0.0009 < lr < 0.0011 for lr in head_lrs), head_lrs  # 0.002 x (1 + cos(pi/2)) / 2
     assert "epoch 2/2" in longer.stdout
-    log = (run_dir / "train.log").read_text()
+    log = (run_dir / LOG_FILE).read_text()
     assert "epoch 1/1  train loss" in log and "epoch 2/2  train loss" in log
 
 

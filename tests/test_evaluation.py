@@ -18,6 +18,7 @@ from transferlab.commands.train import run
 from transferlab.finetuning import Strategy
 from transferlab.metrics import compute_metrics
 from transferlab.resolvers import beside_run
+from transferlab.rundir import EVAL_DIR, EXPORT_DIR, PREDICT_DIR
 from transferlab.trained_model import find_checkpoint
 
 CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
@@ -126,13 +127,19 @@ def test_outputs_go_beside_the_checkpoints_run(trained, tmp_path: Path) -> None:
     run_dir, run_metrics = trained
     best = run_metrics["best_ckpt"]
 
-    def eval_dir(*overrides: str) -> str:
+    def command_dir(command: str, *overrides: str) -> str:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("eval", overrides=list(overrides), return_hydra_config=True).hydra.run.dir
+            return compose(command, overrides=list(overrides), return_hydra_config=True).hydra.run.dir
 
-    assert eval_dir(f"ckpt_path={best}") == str(run_dir / "eval" / "test")
-    assert eval_dir(f"ckpt_path={best}", "split=val") == str(run_dir / "eval" / "val")
-    assert eval_dir(f"ckpt_path={best}", f"data.root={tmp_path}") == str(run_dir / "eval" / "all")
+    def eval_dir(*overrides: str) -> str:
+        return command_dir("eval", *overrides)
+
+    # The folders the configs name (YAML cannot import them) are the ones rundir.py names.
+    assert eval_dir(f"ckpt_path={best}") == str(run_dir / EVAL_DIR / "test")
+    assert eval_dir(f"ckpt_path={best}", "split=val") == str(run_dir / EVAL_DIR / "val")
+    assert eval_dir(f"ckpt_path={best}", f"data.root={tmp_path}") == str(run_dir / EVAL_DIR / "all")
+    assert Path(command_dir("predict", f"ckpt_path={best}", "input=x")).parent == run_dir / PREDICT_DIR
+    assert command_dir("export", f"ckpt_path={best}") == str(run_dir / EXPORT_DIR)
     loose = shutil.copy(best, tmp_path / "model.ckpt")
     assert eval_dir(f"ckpt_path={loose}").startswith("outputs/") and eval_dir(f"ckpt_path={loose}").endswith("-eval")
     assert beside_run(run_dir / "checkpoints" / "missing.ckpt", "export", "fallback") == "fallback"
