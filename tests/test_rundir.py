@@ -14,7 +14,15 @@ from transferlab.commands.eval import run_data_root
 from transferlab.comparison import summarize_sweep
 from transferlab.datasets import check_loader_settings
 from transferlab.resume import finished
-from transferlab.rundir import CONFIG_FILE, METRICS_FILE, OVERRIDES_FILE, read_metrics, write_metrics
+from transferlab.rundir import (
+    CONFIG_FILE,
+    ERROR_FILE,
+    METRICS_FILE,
+    OVERRIDES_FILE,
+    RESOLVED_ERROR_FILE,
+    read_metrics,
+    write_metrics,
+)
 from transferlab.stratified import check_split_settings
 from transferlab.transforms import build_train_transform
 from transferlab.validation import validate
@@ -71,3 +79,15 @@ def test_one_rule_one_message_from_the_command_line_and_from_python(config, over
         from_python()
     assert str(on_the_command_line.value) == str(in_python.value)
     assert override.split("=")[0] in str(in_python.value)
+
+
+def test_a_finished_relaunch_retires_the_earlier_failure(config, tmp_path: Path) -> None:
+    from transferlab.commands.train import run
+
+    cfg = config("trainer.max_epochs=1")
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True)
+    (run_dir / ERROR_FILE).write_text("FileNotFoundError: data.root missing\n")  # an earlier launch that failed
+    run(cfg)
+    assert not (run_dir / ERROR_FILE).exists()  # summary.csv must not show a finished job with that error
+    assert (run_dir / RESOLVED_ERROR_FILE).read_text().startswith("FileNotFoundError")  # kept, not lost

@@ -11,7 +11,8 @@ Every module that reads or writes a run's files takes the names from here, and s
     metrics.json  splits.csv  predictions.csv  skipped_images.csv  lr_find.json
     plots/                                end-of-run figures
     eval/<split>/  predict/<time>/  export/   written beside the run by eval.py, predict.py, export.py
-    error.txt                             a failed sweep job's error (summary.csv reads it)
+    error.txt                             the error of a failed launch (summary.csv reads it); error.resolved.txt
+                                          once a later launch finished
 
 A sweep dir holds one run dir per job and ``summary.csv``, ``summary_groups.csv``, ``report.md``, ``report.png``.
 """
@@ -39,6 +40,7 @@ PLOTS_DIR = "plots"
 LR_FIND_FILE = "lr_find.json"
 LR_FIND_PLOT = Path(PLOTS_DIR) / "lr_find.png"
 ERROR_FILE = "error.txt"
+RESOLVED_ERROR_FILE = "error.resolved.txt"  # the last failure of a run dir that has since finished
 LOG_FILE = "train.log"  # Hydra's job log, named after the job (train.py)
 HYDRA_DIR = ".hydra"  # Hydra's config.yaml, hydra.yaml and overrides.yaml of the launch that started the run
 CONFIG_FILE = Path(HYDRA_DIR) / "config.yaml"
@@ -86,6 +88,14 @@ class RunMetrics(TypedDict):
 
 def write_metrics(run_dir: str | Path, metrics: RunMetrics | dict[str, Any]) -> Path:
     return atomic_write_json(Path(run_dir) / METRICS_FILE, metrics)
+
+
+def retire_error(run_dir: str | Path) -> None:
+    """A run that finished keeps the record of an earlier failed launch as ``error.resolved.txt``, so that
+    summary.csv does not show a finished job with that failure."""
+    error = Path(run_dir) / ERROR_FILE
+    if error.is_file():
+        error.replace(error.with_name(RESOLVED_ERROR_FILE))
 
 
 def read_metrics(run_dir: str | Path) -> RunMetrics | None:

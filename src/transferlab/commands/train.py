@@ -49,6 +49,7 @@ from transferlab.rundir import (
     SPLITS_FILE,
     RunMetrics,
     read_metrics,
+    retire_error,
     write_metrics,
 )
 from transferlab.schedules import ScheduleHorizon
@@ -155,6 +156,7 @@ def write_results(
     predictions = predict_files(model, [datamodule.root / path for path in datamodule.samples.part("test").paths])
     metrics.update(write_test_predictions(output_dir, predictions, datamodule, seed=cfg.seed))
     write_metrics(output_dir, metrics)
+    retire_error(output_dir)
     log.info(
         "Test accuracy %.4f, best val accuracy %.4f; wrote %s",
         *(metrics["test_acc"], metrics["best_val_acc"], output_dir / METRICS_FILE),
