@@ -115,3 +115,30 @@ def test_network_input_is_the_eval_crop_normalised_by_the_model(shapes_root: Pat
     mean, std = torch.tensor(pre["mean"]).view(3, 1, 1), torch.tensor(pre["std"]).view(3, 1, 1)
     normalised = (torch.from_numpy(expected).permute(2, 0, 1) / 255 - mean) / std
     torch.testing.assert_close(network_input(model, path), normalised)
+
+
+def test_eval_and_predict_see_the_pixels_the_runs_test_loader_saw(tmp_path: Path) -> None:
+    """Photos large enough for the loaders' reduced JPEG decode: the test split through the datamodule and the same
+    files through prediction.ImagePaths (eval, predict, the run's predictions.csv) give identical network inputs, so
+    eval reproduces a run's test figures however close a prediction is to a tie."""
+    import numpy as np
+    from PIL import Image
+
+    from transferlab.data import FolderDataModule
+    from transferlab.prediction import ImagePaths
+
+    NO_AUGMENT = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
+    rng = np.random.default_rng(3)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(8):
+            pixels = rng.integers(0, 256, (int(rng.integers(150, 260)), int(rng.integers(150, 260)), 3), np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.jpg", quality=90)
+    datamodule = FolderDataModule(str(tmp_path), image_size=32, num_workers=0, test_fraction=0.5, augment=NO_AUGMENT)
+    datamodule.setup("fit")
+    test = datamodule.datasets["test"]
+    preprocessing = datamodule.preprocessing_with([0.5] * 3, [0.5] * 3)
+    files = ImagePaths([tmp_path / path for path in datamodule.samples.part("test").paths], preprocessing)
+    assert len(test) == len(files) == 8
+    for index in range(len(test)):
+        assert torch.equal(test[index][0], files[index][0]), index

@@ -19,6 +19,7 @@ import torch
 from rich.progress import track
 from torch.utils.data import DataLoader, Dataset
 
+from transferlab.datasets import decode_side
 from transferlab.devices import resolve_device, resolve_num_workers
 from transferlab.images import read_rgb
 from transferlab.module import ImageClassifier
@@ -30,6 +31,13 @@ log = logging.getLogger(__name__)
 PLAIN = ("identity",)
 FLIPS = ("identity", "hflip")
 ROTATIONS = ("rot90", "rot180", "rot270")
+
+
+def eval_decode_side(preprocessing: dict[str, Any]) -> int:
+    """The shorter side an image file is decoded at for the eval preprocessing: the rule of the run's validation and
+    test loaders (``datasets.decode_side``), so that eval, predict and the end-of-run predictions see exactly the
+    pixels those loaders saw (a large JPEG is decoded at a reduced size, see ``images.read_rgb``)."""
+    return decode_side(int(preprocessing["image_size"]), preprocessing["resize_ratio"], None)
 
 
 def eval_transform(model: ImageClassifier) -> A.Compose:
@@ -80,17 +88,19 @@ class ImagePaths(Dataset):
     A negative index marks the failure so that one corrupt file among thousands costs its own row, not the run.
     """
 
-    def __init__(self, paths: Sequence[Path], transform: A.Compose, image_size: int) -> None:
+    def __init__(self, paths: Sequence[Path], preprocessing: dict[str, Any]) -> None:
         self.paths = list(paths)
-        self.transform = transform
-        self.blank = torch.zeros(3, image_size, image_size, dtype=torch.uint8)  # the transforms' dtype
+        self.transform = eval_transform_of(preprocessing)
+        self.min_side = eval_decode_side(preprocessing)
+        size = int(preprocessing["image_size"])
+        self.blank = torch.zeros(3, size, size, dtype=torch.uint8)  # the transforms' dtype
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         try:
-            image = read_rgb(self.paths[index])
+            image = read_rgb(self.paths[index], min_side=self.min_side)
         except (OSError, ValueError) as error:
             log.warning("Skipping %s: %s", self.paths[index], error)
             return self.blank, -1 - index
@@ -110,7 +120,7 @@ def readable_batches(
     normalised), each with the indices into ``paths`` of its images; unreadable files are logged and left out."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
-    dataset = ImagePaths(paths, eval_transform_of(preprocessing), int(preprocessing["image_size"]))
+    dataset = ImagePaths(paths, preprocessing)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=resolve_num_workers(num_workers))
     batches = track(loader, description="Classifying", total=len(loader), disable=not progress, transient=True)
     for images, indices in batches:
@@ -181,7 +191,8 @@ def predict_files(
 def preprocessed_image(model: ImageClassifier, path: str | Path) -> torch.Tensor:
     """One image after the checkpoint's eval preprocessing (resize, centre crop), before normalisation: uint8 CHW,
     the picture the network is shown."""
-    return eval_transform(model)(image=read_rgb(path))["image"]
+    image = read_rgb(path, min_side=eval_decode_side(model.hparams.preprocessing))
+    return eval_transform(model)(image=image)["image"]
 
 
 def network_input(model: ImageClassifier, path: str | Path) -> torch.Tensor:

@@ -16,23 +16,24 @@ from PIL import Image, ImageOps
 from transferlab.devices import resolve_device
 from transferlab.images import read_rgb, to_rgb_array  # read_rgb's Pillow-mode rules, for in-memory images
 from transferlab.module import ImageClassifier
-from transferlab.prediction import PLAIN, batch_probs, check_tta, eval_transform, tta_views
+from transferlab.prediction import PLAIN, batch_probs, check_tta, eval_decode_side, eval_transform, tta_views
 from transferlab.trained_model import checkpoint_file, load_classifier, trained_with_rot90
 
 ImageInput = Image.Image | np.ndarray | str | os.PathLike
 ACCEPTED = "PIL images, uint8 numpy arrays of shape HxW, HxWx3 (RGB) or HxWx4 (RGBA), or image file paths"
 
 
-def image_array(image: ImageInput, index: int = 0) -> np.ndarray:
+def image_array(image: ImageInput, index: int = 0, *, min_side: int | None = None) -> np.ndarray:
     """One in-memory image or image file as HxWx3 uint8 RGB, by :func:`~transferlab.images.read_rgb`'s rules (EXIF
-    orientation applied, grayscale and deep images to RGB, alpha composited onto black).
+    orientation applied, grayscale and deep images to RGB, alpha composited onto black). ``min_side``: a file is
+    decoded as eval decodes it (see ``prediction.eval_decode_side``).
 
     Raises:
         ValueError: naming ``images[index]`` and what is accepted, for anything else or a file that cannot be read.
     """
     if isinstance(image, str | os.PathLike):
         try:
-            return read_rgb(image)
+            return read_rgb(image, min_side=min_side)
         except FileNotFoundError:
             raise ValueError(f"images[{index}]: no such file {os.fspath(image)}; pass {ACCEPTED}") from None
         except (OSError, ValueError) as error:
@@ -104,6 +105,7 @@ class Predictor:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         self.model = model if device is None else model.to(resolve_device(str(device)))
         self.transform = eval_transform(model)
+        self.min_side = eval_decode_side(model.hparams.preprocessing)
         self.class_names = list(model.class_names)
         self.tta_views = tta_views(model, rot90=rot90)
         self.batch_size = batch_size
@@ -133,7 +135,7 @@ class Predictor:
             probs = []
             for start in range(0, len(items), self.batch_size):
                 batch = [
-                    self.transform(image=image_array(item, index))["image"]
+                    self.transform(image=image_array(item, index, min_side=self.min_side))["image"]
                     for index, item in enumerate(items[start : start + self.batch_size], start=start)
                 ]
                 probs.append(batch_probs(model, torch.stack(batch).to(model.device), views)[0].cpu())
