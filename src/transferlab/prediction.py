@@ -40,11 +40,16 @@ def eval_decode_side(preprocessing: dict[str, Any]) -> int:
     return decode_side(int(preprocessing["image_size"]), preprocessing["resize_ratio"], None)
 
 
-def eval_transform(model: ImageClassifier) -> A.Compose:
+def model_preprocessing(model: ImageClassifier) -> dict[str, Any]:
+    """The preprocessing the checkpoint carries (image_size, mean, std, resize_ratio, interpolation)."""
     preprocessing = model.hparams.get("preprocessing")
     if not preprocessing:
         raise ValueError("the checkpoint carries no preprocessing (image_size, mean, std): retrain it with train.py")
-    return eval_transform_of(preprocessing)
+    return preprocessing
+
+
+def eval_transform(model: ImageClassifier) -> A.Compose:
+    return eval_transform_of(model_preprocessing(model))
 
 
 def check_tta(tta: Any) -> bool:
@@ -158,7 +163,6 @@ def predict_files(
     """
     views = tuple(views)
     paths = [Path(p) for p in paths]
-    eval_transform(model)  # a checkpoint without preprocessing fails here, with its message
     target = resolve_device(device)
     model = model.to(target).eval()
     probs: list[torch.Tensor] = []
@@ -166,7 +170,7 @@ def predict_files(
     kept: list[int] = []
     batches = readable_batches(
         paths,
-        model.hparams.preprocessing,
+        model_preprocessing(model),
         batch_size=batch_size,
         num_workers=num_workers,
         device=target,
@@ -191,7 +195,7 @@ def predict_files(
 def preprocessed_image(model: ImageClassifier, path: str | Path) -> torch.Tensor:
     """One image after the checkpoint's eval preprocessing (resize, centre crop), before normalisation: uint8 CHW,
     the picture the network is shown."""
-    image = read_rgb(path, min_side=eval_decode_side(model.hparams.preprocessing))
+    image = read_rgb(path, min_side=eval_decode_side(model_preprocessing(model)))
     return eval_transform(model)(image=image)["image"]
 
 

@@ -16,7 +16,15 @@ from PIL import Image, ImageOps
 from transferlab.devices import resolve_device
 from transferlab.images import read_rgb, to_rgb_array  # read_rgb's Pillow-mode rules, for in-memory images
 from transferlab.module import ImageClassifier
-from transferlab.prediction import PLAIN, batch_probs, check_tta, eval_decode_side, eval_transform, tta_views
+from transferlab.prediction import (
+    PLAIN,
+    batch_probs,
+    check_tta,
+    eval_decode_side,
+    eval_transform,
+    model_preprocessing,
+    tta_views,
+)
 from transferlab.trained_model import checkpoint_file, load_classifier, trained_with_rot90
 
 ImageInput = Image.Image | np.ndarray | str | os.PathLike
@@ -105,7 +113,7 @@ class Predictor:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         self.model = model if device is None else model.to(resolve_device(str(device)))
         self.transform = eval_transform(model)
-        self.min_side = eval_decode_side(model.hparams.preprocessing)
+        self.min_side = eval_decode_side(model_preprocessing(model))
         self.class_names = list(model.class_names)
         self.tta_views = tta_views(model, rot90=rot90)
         self.batch_size = batch_size

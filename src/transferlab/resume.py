@@ -34,6 +34,7 @@ from transferlab.rundir import (
     LAST_CHECKPOINT,
     METRICS_FILE,
     RESUME_PREFIX,
+    read_config,
     read_metrics,
     run_dir_of,
 )
@@ -224,8 +225,9 @@ def finished(cfg: DictConfig, output_dir: Path) -> bool:
     if metrics is None:
         return False
     planned = metrics.get("max_epochs")
-    if planned is None and (output_dir / CONFIG_FILE).is_file():
-        planned = OmegaConf.select(OmegaConf.load(output_dir / CONFIG_FILE), "trainer.max_epochs")
+    config = read_config(output_dir) if planned is None else None
+    if config is not None:
+        planned = OmegaConf.select(config, "trainer.max_epochs")
     wanted = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     return planned is None or wanted is None or wanted == -1 or int(wanted) <= int(planned)
 

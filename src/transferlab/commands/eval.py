@@ -34,6 +34,7 @@ from transferlab.rundir import (
     PREDICTIONS_FILE,
     SKIPPED_FILE,
     SPLITS_FILE,
+    read_config,
     read_metrics,
     run_dir_of,
 )
@@ -64,11 +65,11 @@ def run_data_root(run_dir: Path) -> Path:
         recorded = None
     if recorded:
         return Path(recorded)
-    config_file = run_dir / CONFIG_FILE
-    if not config_file.is_file():
+    config_file, config = run_dir / CONFIG_FILE, read_config(run_dir)
+    if config is None:
         raise FileNotFoundError(f"{config_file} does not exist: pass data.root=<the folder the run trained on>")
     try:
-        data = OmegaConf.select(OmegaConf.load(config_file), "data", throw_on_resolution_failure=True)
+        data = OmegaConf.select(config, "data", throw_on_resolution_failure=True)
         labels_file = data.get("labels_file")
         demo_root = OmegaConf.select(data, "demo.root", throw_on_resolution_failure=True)
         return dataset_root(data.get("root"), labels_file=labels_file, demo_root=demo_root)
