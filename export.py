@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from transferlab.startup import prepare
+from transferlab.launch.startup import prepare
 
 prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 

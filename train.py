@@ -5,12 +5,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from transferlab.startup import prepare
+from transferlab.launch.startup import prepare
 
 prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 
-from transferlab.cli import config_errors  # noqa: E402
-from transferlab.resume import prepare_launch  # noqa: E402
+from transferlab.launch.cli import config_errors  # noqa: E402
+from transferlab.launch.resume import prepare_launch  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -24,7 +24,7 @@ def main(cfg: DictConfig) -> float | None:
             return launch.metrics.get("best_val_acc")
         # Imported here, not at the top: torch and Lightning take seconds, which --help and completion must not.
         from transferlab.commands.train import run
-        from transferlab.sweep import record_failure
+        from transferlab.reports.sweep_summary import record_failure
 
         # The returned value is what Hydra sweepers (e.g. Optuna) optimise.
         try:

@@ -15,9 +15,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from transferlab.backbones import build_backbone
-from transferlab.finetuning import Strategy, apply_strategy
-from transferlab.param_groups import build_param_groups
+from transferlab.backbones.builder import build_backbone
+from transferlab.training.finetuning import Strategy, apply_strategy
+from transferlab.training.param_groups import build_param_groups
 
 BACKBONES = {  # name: input size (InceptionResNetV2 needs at least 75 px)
     "resnet50": 64,

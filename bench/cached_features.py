@@ -24,7 +24,7 @@ from omegaconf import open_dict
 from torchvision.models import resnet18
 
 from transferlab.commands.train import run
-from transferlab.demo import make_demo_dataset
+from transferlab.data.demo import make_demo_dataset
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _ = EpochTimer  # instantiated by Hydra from the callbacks.timer override below

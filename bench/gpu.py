@@ -88,11 +88,11 @@ def from_jpegs(tmp: Path, quick: bool, batch: int) -> list[tuple[str, str]]:
     from _timing import EpochTimer
     from pytorch_lightning import Trainer
 
-    from transferlab.data import FolderDataModule
+    from transferlab.data.datamodule import FolderDataModule
     from transferlab.devices import default_num_workers
-    from transferlab.finetuning import Finetuning
-    from transferlab.module import ImageClassifier
-    from transferlab.resolvers import best_mixed_precision
+    from transferlab.launch.resolvers import best_mixed_precision
+    from transferlab.training.classifier import ImageClassifier
+    from transferlab.training.finetuning import Finetuning
 
     per_class, size = (16, (320, 240)) if quick else (500, (500, 375))
     root = make_jpeg_folder(tmp / "jpegs", classes=4, per_class=per_class, size=size)
@@ -115,7 +115,7 @@ def from_jpegs(tmp: Path, quick: bool, batch: int) -> list[tuple[str, str]]:
         class_names=datamodule.class_names,
         strategy={"name": "scratch"},
         optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1, "momentum": 0.9},
-        preprocessing=datamodule.preprocessing_with(IMAGENET_MEAN, IMAGENET_STD),
+        preprocessing=datamodule.preprocessing.with_normalization(IMAGENET_MEAN, IMAGENET_STD).to_dict(),
     )
     timer = EpochTimer()
     trainer = Trainer(  # conf/trainer/gpu.yaml's settings

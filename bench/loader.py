@@ -31,11 +31,10 @@ from _common import make_jpeg_folder, parse_args, photo, table
 from PIL import Image
 from skimage import io as skio
 
-from transferlab.data import FolderDataModule
-from transferlab.datasets import decode_side
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.data.images import read_rgb
+from transferlab.data.preprocessing import Preprocessing
 from transferlab.devices import default_num_workers
-from transferlab.images import read_rgb
-from transferlab.transforms import build_eval_transform
 
 AUGMENT = {"random_crop_scale": [0.35, 1.0], "hflip": 0.5, "rot90": 0.0, "color_jitter": 0.0}
 
@@ -72,8 +71,9 @@ def decoders(tmp: Path, quick: bool) -> list[tuple[str, str]]:
     for i in range(count):
         paths.append(tmp / f"photo_{i}.jpg")
         photo(*size, rng).save(paths[-1], quality=90)
-    side = decode_side(224, 0.875, None)  # what the eval transform of a 224 px model needs: 256
-    transform = build_eval_transform(image_size=224)
+    preprocessing = Preprocessing(image_size=224)
+    side = preprocessing.decode_side()  # what the eval transform of a 224 px model needs: 256
+    transform = preprocessing.eval_transform()
     full, reduced = "read_rgb, full size", f"read_rgb(min_side={side}), draft mode"
     functions = {
         "Pillow, as ImageFolder's pil_loader": pil_rgb,

@@ -23,12 +23,12 @@ from pytorch_lightning import Callback, Trainer, seed_everything
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset
 
-from transferlab.backbones import build_network
-from transferlab.data import FolderDataModule
-from transferlab.finetuning import Finetuning
-from transferlab.images import read_rgb
-from transferlab.module import ImageClassifier
-from transferlab.transforms import build_train_transform, normalize_images
+from transferlab.backbones.builder import build_network
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.data.images import read_rgb
+from transferlab.data.transforms import build_train_transform, normalize_images
+from transferlab.training.classifier import ImageClassifier
+from transferlab.training.finetuning import Finetuning
 
 AUGMENT = {"random_crop_scale": [0.35, 1.0], "hflip": 0.5, "rot90": 0.0, "color_jitter": 0.0}
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4}
@@ -100,7 +100,7 @@ def transferlab_epochs(datamodule: FolderDataModule, epochs: int, log_dir: Path,
         class_names=datamodule.class_names,
         strategy={"name": "scratch"},
         optimizer=SGD,
-        preprocessing=datamodule.preprocessing_with(IMAGENET_MEAN, IMAGENET_STD),
+        preprocessing=datamodule.preprocessing.with_normalization(IMAGENET_MEAN, IMAGENET_STD).to_dict(),
     )
     timer = EpochTimer()
     trainer = Trainer(

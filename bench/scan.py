@@ -21,8 +21,8 @@ from pathlib import Path
 from _common import parse_args, table
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from transferlab.layouts import _list_folder, scan_folder
-from transferlab.splits import load_or_make_splits
+from transferlab.data.layouts import _list_folder, scan_folder
+from transferlab.data.splits import load_or_make_splits
 
 
 def walk(root: Path) -> int:

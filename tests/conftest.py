@@ -13,8 +13,8 @@ from helpers import make_config
 from omegaconf import DictConfig
 from torchvision.models import ResNet18_Weights, resnet18
 
-from transferlab.demo import make_demo_dataset
-from transferlab.startup import prepare
+from transferlab.data.demo import make_demo_dataset
+from transferlab.launch.startup import prepare
 
 prepare()  # what every entry script does first: the configs' resolvers, the environment
 

@@ -21,10 +21,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import resnet18
 from torchvision.models.vision_transformer import VisionTransformer
 
-from transferlab import torchvision_backbones
-from transferlab.backbone_record import Backbone
-from transferlab.backbone_weights import load_backbone_weights, read_state_dict_file
-from transferlab.backbones import (
+from transferlab.backbones import torchvision_families as torchvision_backbones
+from transferlab.backbones.builder import (
     available_backbones,
     backbone_from,
     backbone_preprocessing,
@@ -33,8 +31,10 @@ from transferlab.backbones import (
     check_backbone_name,
     main,
 )
-from transferlab.finetuning import Strategy, apply_strategy, hold_frozen, set_trainable_stages
-from transferlab.param_groups import build_param_groups
+from transferlab.backbones.record import Backbone
+from transferlab.backbones.weights import load_backbone_weights, read_state_dict_file
+from transferlab.training.finetuning import Strategy, apply_strategy, hold_frozen, set_trainable_stages
+from transferlab.training.param_groups import build_param_groups
 
 # One model per family that runs fast at a small size: (name, input size).
 FORWARD = {

@@ -17,9 +17,9 @@ import pytest
 from helpers import IMAGES_PER_CLASS, SHRINK, STDERR_TAIL, assert_failed, assert_succeeded, train
 from torchvision.models import ResNet18_Weights
 
-from transferlab.backbones import build_network
-from transferlab.demo import DEMO_CLASSES, MARKER_NAME
-from transferlab.rundir import LOG_FILE, SUMMARY_FILE, read_metrics
+from transferlab.backbones.builder import build_network
+from transferlab.data.demo import DEMO_CLASSES, MARKER_NAME
+from transferlab.runs.layout import LOG_FILE, SUMMARY_FILE, read_metrics
 
 pytestmark = pytest.mark.slow
 

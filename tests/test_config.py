@@ -10,7 +10,7 @@ from helpers import CONF_DIR
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from transferlab.validation import validate
+from transferlab.launch.config_checks import validate
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -58,7 +58,7 @@ def test_schedulers_instantiate(config, scheduler: str) -> None:
 
 def test_scheduler_none_keeps_rates_constant(config, shapes_root: Path) -> None:
     from transferlab.commands.train import build_model
-    from transferlab.data import FolderDataModule
+    from transferlab.data.datamodule import FolderDataModule
 
     cfg = config("scheduler=none")
     datamodule = FolderDataModule(str(shapes_root), num_workers=0, augment=dict(cfg.augment))
@@ -80,7 +80,7 @@ def test_trainer_options_compose(config, trainer: str) -> None:
 def test_augment_presets_build(config, augment: str, tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
-    from transferlab.transforms import build_train_transform
+    from transferlab.data.transforms import build_train_transform
 
     cfg = config(f"augment={augment}")
     transform = build_train_transform(image_size=32, **OmegaConf.to_container(cfg.augment))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from transferlab.data import FolderDataModule
+from transferlab.data.datamodule import FolderDataModule
 
 LIGHT = {"random_crop_scale": [0.5, 1.0], "hflip": 0.5, "rot90": 0.0, "color_jitter": 0.0}
 

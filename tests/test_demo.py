@@ -1,4 +1,4 @@
-"""Tests for transferlab.demo: layout, determinism, reuse, and the dataset appearing all at once."""
+"""Tests for transferlab.data.demo: layout, determinism, reuse, and the dataset appearing all at once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transferlab import demo
-from transferlab.demo import DEMO_CLASSES, MARKER_NAME, make_demo_dataset
-from transferlab.images import read_rgb
+from transferlab.data import demo
+from transferlab.data.demo import DEMO_CLASSES, MARKER_NAME, make_demo_dataset
+from transferlab.data.images import read_rgb
 
 SMALL = {"images_per_class": 3, "image_size": 24}
 

@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
-from transferlab.download import MARKER_NAME, fetch_dataset
+from transferlab.data.download import MARKER_NAME, fetch_dataset
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CLASSES = ("daisy", "roses")

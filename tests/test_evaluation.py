@@ -15,11 +15,11 @@ from matplotlib.image import imread
 
 from transferlab.commands.eval import evaluate, select_images
 from transferlab.commands.train import run
-from transferlab.finetuning import Strategy
-from transferlab.metrics import compute_metrics
-from transferlab.resolvers import beside_run
-from transferlab.rundir import EVAL_DIR, EXPORT_DIR, PREDICT_DIR
-from transferlab.trained_model import find_checkpoint
+from transferlab.inference.metrics import compute_metrics
+from transferlab.inference.trained_model import find_checkpoint
+from transferlab.launch.resolvers import beside_run
+from transferlab.runs.layout import EVAL_DIR, EXPORT_DIR, PREDICT_DIR
+from transferlab.training.finetuning import Strategy
 
 CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
 
@@ -185,8 +185,8 @@ def test_find_checkpoint_best_last_or_a_path(trained, tmp_path: Path) -> None:
 
 
 def test_worst_predictions_are_labelled_with_their_sort_key(trained, shapes_root, monkeypatch, tmp_path) -> None:
-    from transferlab import figures
-    from transferlab.trained_model import load_classifier
+    from transferlab.inference.trained_model import load_classifier
+    from transferlab.reports import run_plots as figures
 
     run_dir, _ = trained
     model = load_classifier(find_checkpoint(run_dir))

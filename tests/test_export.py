@@ -13,8 +13,8 @@ from helpers import command_config, train_once
 
 import transferlab.commands.export
 from transferlab.commands.export import export
-from transferlab.prediction import network_input
-from transferlab.trained_model import load_classifier
+from transferlab.inference.image_files import network_input
+from transferlab.inference.trained_model import load_classifier
 
 
 @pytest.fixture(scope="session")

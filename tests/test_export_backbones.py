@@ -14,8 +14,8 @@ import pytest
 import torch
 from torchvision.models.vision_transformer import VisionTransformer
 
-from transferlab import torchvision_backbones
-from transferlab.backbones import backbone_from, build_backbone, build_head
+from transferlab.backbones import torchvision_families as torchvision_backbones
+from transferlab.backbones.builder import backbone_from, build_backbone, build_head
 from transferlab.commands.export import export_onnx, run_onnx
 
 FAMILIES = {

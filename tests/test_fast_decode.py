@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferlab.data import FolderDataModule
-from transferlab.datasets import decode_side
-from transferlab.images import read_rgb
+from transferlab.data.augment import Augment
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.data.images import read_rgb
+from transferlab.data.preprocessing import Preprocessing
 
 
 def photo(width: int, height: int) -> Image.Image:
@@ -62,7 +63,8 @@ def test_min_side_leaves_other_formats_and_small_jpegs_alone(tmp_path: Path) -> 
     [(None, 37), ([1.0, 1.0], 37), ([0.35, 1.0], 63)],  # 32 / 0.875 -> 37; 32 / sqrt(0.75 * 0.35) -> 63
 )
 def test_decode_side_never_lets_a_transform_upsample(crop_scale, expected) -> None:
-    assert decode_side(32, 0.875, crop_scale) == expected
+    augment = Augment(random_crop_scale=crop_scale)
+    assert Preprocessing(image_size=32, resize_ratio=0.875).decode_side(augment) == expected
 
 
 def test_loaders_pass_the_decode_side(shapes_root: Path) -> None:

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-import transferlab.module
+import transferlab.training.classifier
 from transferlab import backbones
 from transferlab.commands.train import run
-from transferlab.module import ImageClassifier
+from transferlab.training.classifier import ImageClassifier
 
 
 def count_backbone_images(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -23,7 +23,7 @@ def count_backbone_images(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         backbone.net.layer1.register_forward_hook(lambda module, inputs, output: sizes.append(len(inputs[0])))
         return backbone
 
-    monkeypatch.setattr(transferlab.module, "build_backbone", build_backbone)
+    monkeypatch.setattr(transferlab.training.classifier, "build_backbone", build_backbone)
     return sizes
 
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
-from transferlab.backbone_record import Backbone
-from transferlab.backbone_weights import load_backbone_weights
+from transferlab.backbones.record import Backbone
+from transferlab.backbones.weights import load_backbone_weights
 from transferlab.commands.train import build_datamodule, build_model, build_trainer
-from transferlab.finetuning import Strategy, hold_frozen, set_trainable_stages
-from transferlab.module import ImageClassifier
-from transferlab.validation import validate
+from transferlab.launch.config_checks import validate
+from transferlab.training.classifier import ImageClassifier
+from transferlab.training.finetuning import Strategy, hold_frozen, set_trainable_stages
 
 RESNET = ["stem", "layer1", "layer2", "layer3", "layer4"]
 ALL = {*RESNET, "head"}

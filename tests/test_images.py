@@ -1,4 +1,4 @@
-"""Tests for transferlab.images: every Pillow mode we meet in the wild decodes to upright HxWx3 uint8."""
+"""Tests for transferlab.data.images: every Pillow mode we meet in the wild decodes to upright HxWx3 uint8."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferlab.images import IMAGE_EXTENSIONS, check_image, is_image_file, read_rgb, set_max_image_pixels
+from transferlab.data.images import IMAGE_EXTENSIONS, check_image, is_image_file, read_rgb, set_max_image_pixels
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)

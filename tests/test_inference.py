@@ -15,9 +15,9 @@ from helpers import command_config, train_once
 
 from transferlab.commands.eval import evaluate
 from transferlab.commands.predict import predict
-from transferlab.images import list_images, read_rgb
-from transferlab.prediction import network_input, preprocessed_image
-from transferlab.trained_model import load_classifier
+from transferlab.data.images import list_images, read_rgb
+from transferlab.inference.image_files import network_input, preprocessed_image
+from transferlab.inference.trained_model import load_classifier
 
 CLASSES = ["circle", "ellipse", "rectangle", "star", "triangle"]
 
@@ -124,8 +124,8 @@ def test_eval_and_predict_see_the_pixels_the_runs_test_loader_saw(tmp_path: Path
     import numpy as np
     from PIL import Image
 
-    from transferlab.data import FolderDataModule
-    from transferlab.prediction import ImagePaths
+    from transferlab.data.datamodule import FolderDataModule
+    from transferlab.inference.image_files import ImagePaths
 
     NO_AUGMENT = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
     rng = np.random.default_rng(3)
@@ -137,7 +137,7 @@ def test_eval_and_predict_see_the_pixels_the_runs_test_loader_saw(tmp_path: Path
     datamodule = FolderDataModule(str(tmp_path), image_size=32, num_workers=0, test_fraction=0.5, augment=NO_AUGMENT)
     datamodule.setup("fit")
     test = datamodule.datasets["test"]
-    preprocessing = datamodule.preprocessing_with([0.5] * 3, [0.5] * 3)
+    preprocessing = datamodule.preprocessing
     files = ImagePaths([tmp_path / path for path in datamodule.samples.part("test").paths], preprocessing)
     assert len(test) == len(files) == 8
     for index in range(len(test)):

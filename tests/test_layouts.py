@@ -1,4 +1,4 @@
-"""Tests for transferlab.layouts: which folder layout a root has, and label files."""
+"""Tests for transferlab.data.layouts: which folder layout a root has, and label files."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from transferlab.data import FolderDataModule
-from transferlab.label_files import read_labels
-from transferlab.layouts import dataset_root, detect_layout, scan_folder
-from transferlab.splits import write_splits_csv
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.data.label_files import read_labels
+from transferlab.data.layouts import dataset_root, detect_layout, scan_folder
+from transferlab.data.preprocessing import Preprocessing
+from transferlab.data.splits import write_splits_csv
 
 NO_AUGMENT = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
 
@@ -185,11 +186,13 @@ def test_data_root_falls_back_to_the_label_file_then_the_demo():
 def test_a_given_root_wins_over_the_demo(tmp_path):
     keras_layout(tmp_path)
     demo = {"root": str(tmp_path / "demo"), "images_per_class": 10, "image_size": 24, "train_image_size": 20}
-    dm = module(str(tmp_path), demo=demo, num_workers=0, default_image_size=40)
+    dm = module(str(tmp_path), demo=demo, num_workers=0, preprocessing=Preprocessing(image_size=40))
     dm.setup()
     assert dm.class_names == ["cats", "dogs"] and dm.image_size == 40
     assert not (tmp_path / "demo").exists()
-    demo_dm = module(None, demo=demo, num_workers=0, default_image_size=40, val_fraction=0.2, test_fraction=0.2)
+    demo_dm = module(
+        None, demo=demo, num_workers=0, preprocessing=Preprocessing(image_size=40), val_fraction=0.2, test_fraction=0.2
+    )
     demo_dm.setup()
     assert demo_dm.root == tmp_path / "demo" and demo_dm.image_size == 20 and len(demo_dm.class_names) == 5
     assert np.all(demo_dm.samples.splits >= 0)

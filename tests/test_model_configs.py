@@ -12,10 +12,10 @@ from helpers import CONF_DIR, make_config
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 
-from transferlab.backbones import check_backbone_name
+from transferlab.backbones.builder import check_backbone_name
 from transferlab.commands.train import run
-from transferlab.module import ImageClassifier
-from transferlab.validation import validate
+from transferlab.launch.config_checks import validate
+from transferlab.training.classifier import ImageClassifier
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
@@ -54,7 +54,7 @@ def test_one_sweep_over_strategies_shares_model_pretrained(tmp_path: Path) -> No
 
 
 def test_scratch_says_it_ignores_pretrained_and_refuses_explicit_weights(tmp_path: Path, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="transferlab.validation"):
+    with caplog.at_level(logging.INFO, logger="transferlab.launch.config_checks"):
         validate(compose_train("strategy=scratch", "model.pretrained=/some/w.pth"))
     assert "model.pretrained=/some/w.pth is not used" in caplog.text
     with pytest.raises(ValueError, match=r"strategy=scratch trains from random weights, but model.weights=/w.pth"):
@@ -66,7 +66,7 @@ def test_a_timm_backbone_trains_from_model_pretrained_and_reloads(
 ) -> None:
     """timm/test_vit (fixed input size, built for 32 px) fine-tuned from a weights file given as model.pretrained:
     the last stage and the head train, the checkpoint reloads without the network and gives the same logits."""
-    from transferlab.backbones import build_backbone
+    from transferlab.backbones.builder import build_backbone
 
     source = build_backbone("timm/test_vit", 2, image_size=32).net.state_dict()
     pretrained = tmp_path / "test_vit.pth"

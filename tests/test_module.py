@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from transferlab.commands.train import build_model
-from transferlab.data import FolderDataModule
-from transferlab.module import ImageClassifier
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.training.classifier import ImageClassifier
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01}
 

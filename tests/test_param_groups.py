@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transferlab.backbones import build_backbone
-from transferlab.finetuning import Strategy
-from transferlab.module import ImageClassifier
-from transferlab.param_groups import build_param_groups
+from transferlab.backbones.builder import build_backbone
+from transferlab.training.classifier import ImageClassifier
+from transferlab.training.finetuning import Strategy
+from transferlab.training.param_groups import build_param_groups
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4}
 

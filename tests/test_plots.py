@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from transferlab.plots import (
+from transferlab.reports.charts import (
     plot_confusion_matrix,
     plot_image_grid,
     plot_learning_curves,

@@ -1,4 +1,4 @@
-"""Predictor / ImageClassifier.predict_images: in-memory images classified exactly as predict.py classifies files."""
+"""Predictor: in-memory images classified exactly as predict.py classifies files."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from helpers import train_once
 from PIL import Image
 
 from transferlab import ImagePrediction, Predictor
-from transferlab.module import ImageClassifier
-from transferlab.prediction import predict_files
-from transferlab.trained_model import load_classifier
+from transferlab.inference.image_files import predict_files
+from transferlab.inference.trained_model import load_classifier
+from transferlab.training.classifier import ImageClassifier
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +65,17 @@ def test_paths_pil_images_and_arrays_match_predict_files(trained, image_files: l
     assert predictor.predict([]) == []
 
 
-def test_predict_images_on_a_loaded_checkpoint(trained, image_files: list[Path]) -> None:
+def test_predictor_of_a_loaded_model(trained, image_files: list[Path]) -> None:
+    """Predictor(model) on a model in train mode predicts as from_checkpoint does and leaves it in train mode; the
+    removed ImageClassifier.predict_images says what replaces it."""
     _, run_metrics = trained
     model = ImageClassifier.load_from_checkpoint(run_metrics["best_ckpt"], map_location="cpu")
     model.train()
     expected = Predictor.from_checkpoint(run_metrics["best_ckpt"], device="cpu").predict(image_files[:2], top_k=3)
-    predictions = model.predict_images([Image.open(image_files[0]), image_files[1]], top_k=3)
+    predictions = Predictor(model).predict([Image.open(image_files[0]), image_files[1]], top_k=3)
     assert model.training  # eval mode only while predicting
+    with pytest.raises(AttributeError, match=r"transferlab.Predictor\(model\)"):
+        model.predict_images(image_files[:1])
     for mine, theirs in zip(predictions, expected, strict=True):
         assert [name for name, _ in mine.top_k] == [name for name, _ in theirs.top_k]
         np.testing.assert_allclose(mine.probs, theirs.probs, atol=1e-6)

@@ -41,13 +41,13 @@ from omegaconf import OmegaConf
 from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
-import transferlab.data
+import transferlab.data.datamodule
 import transferlab.devices
-import transferlab.prediction
+import transferlab.inference.image_files
 from transferlab.commands.probe import linear_probe
-from transferlab.demo import make_demo_dataset
-from transferlab.resolvers import eval_split
-from transferlab.rundir import EXPORT_DIR, EXPORT_FILES, METRICS_FILE, REPORT_FILE, SUMMARY_FILE, run_dir_of
+from transferlab.data.demo import make_demo_dataset
+from transferlab.launch.resolvers import eval_split
+from transferlab.runs.layout import EXPORT_DIR, EXPORT_FILES, METRICS_FILE, REPORT_FILE, SUMMARY_FILE, run_dir_of
 
 README = REPO / "README.md"
 CONF_DIR = REPO / "conf"
@@ -592,13 +592,13 @@ def test_probe_resolves_num_workers_auto_as_the_datamodule_does(
     # Regression: `probe.py data=folder data.root=…` passed data.num_workers="auto" on to its DataLoader.
     monkeypatch.setattr(transferlab.devices, "default_num_workers", lambda: 1)
     workers: list[int] = []
-    real_loader = transferlab.prediction.DataLoader
+    real_loader = transferlab.inference.image_files.DataLoader
 
     def recording_loader(*args, **kwargs):
         workers.append(kwargs["num_workers"])
         return real_loader(*args, **kwargs)
 
-    monkeypatch.setattr(transferlab.prediction, "DataLoader", recording_loader)
+    monkeypatch.setattr(transferlab.inference.image_files, "DataLoader", recording_loader)
     cfg = command_config(
         "probe",
         tmp_path,

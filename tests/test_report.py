@@ -11,7 +11,7 @@ from helpers import train_once
 from matplotlib.image import imread
 from omegaconf import OmegaConf
 
-from transferlab.report import ReportCallback, _short_labels, collect_jobs, main
+from transferlab.reports.sweep_report import ReportCallback, _short_labels, collect_jobs, main
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from transferlab.cli import ConfigError
-from transferlab.resolvers import hydra_subdir, launched_fresh
-from transferlab.resume import finished, merge_overrides
+from transferlab.launch.cli import ConfigError
+from transferlab.launch.resolvers import hydra_subdir, launched_fresh
+from transferlab.launch.resume import finished, merge_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 

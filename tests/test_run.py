@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from transferlab.commands.train import run
-from transferlab.module import ImageClassifier
+from transferlab.training.classifier import ImageClassifier
 
 
 @pytest.mark.parametrize("strategy", ["scratch", "feature_extraction", "finetune"])

@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from transferlab.backbones import build_head
+from transferlab.backbones.builder import build_head
 from transferlab.commands.eval import run_data_root
-from transferlab.comparison import summarize_sweep
-from transferlab.datasets import check_loader_settings
-from transferlab.resume import finished
-from transferlab.rundir import (
+from transferlab.data.datasets import check_loader_settings
+from transferlab.data.stratified import check_split_settings
+from transferlab.data.transforms import build_train_transform
+from transferlab.launch.config_checks import validate
+from transferlab.launch.resume import finished
+from transferlab.reports.comparison import summarize_sweep
+from transferlab.runs.layout import (
     CONFIG_FILE,
     ERROR_FILE,
     METRICS_FILE,
@@ -23,9 +26,6 @@ from transferlab.rundir import (
     read_metrics,
     write_metrics,
 )
-from transferlab.stratified import check_split_settings
-from transferlab.transforms import build_train_transform
-from transferlab.validation import validate
 
 
 def test_read_metrics_none_when_missing_error_naming_the_file_when_broken(tmp_path: Path) -> None:

@@ -34,14 +34,14 @@ def test_what_may_differ_and_what_may_not(same_outputs, tmp_path: Path) -> None:
     base = {
         "metrics.json": json.dumps({"test_acc": 0.5, "fit_seconds": 3.1, "class_names": ["a", "b"]}),
         "hydra.yaml": f"run:\n  dir: out\nconfig_sources: {code_a}/conf\n",
-        "train.log": "[2026-12-06 01:00:00,000][transferlab.data][INFO] - Training on 12 images in 3.2 s\n",
+        "train.log": "[2026-12-06 01:00:00,000][transferlab.data.datamodule][INFO] - Training on 12 images in 3.2 s\n",
         "summary.csv": "job,test_acc,fit_seconds\n0,0.5,3.1\n",
         "plot.png": "pixels",
     }
     same = {
         "metrics.json": json.dumps({"class_names": ["a", "b"], "fit_seconds": 9.9, "test_acc": 0.5}),
         "hydra.yaml": f"config_sources: {code_b}/conf\nrun:\n  dir: out\n",
-        "train.log": "[2026-12-07 09:30:00,000][transferlab.datasets][INFO] - Training on 12 images in 7.0 s\n",
+        "train.log": "[2026-12-07 09:30:00,000][transferlab.data.datasets][INFO] - Training on 12 images in 7.0 s\n",
         "summary.csv": "job,test_acc,fit_seconds\n0,0.5,8.0\n",
         "plot.png": "pixels",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transferlab.schedules import one_cycle, plateau, step, warmup_cosine
+from transferlab.training.schedules import one_cycle, plateau, step, warmup_cosine
 
 
 def two_group_optimizer() -> torch.optim.Optimizer:

@@ -1,4 +1,4 @@
-"""Tests for transferlab.splits and the folder scan of transferlab.layouts: stratified split, splits.csv."""
+"""Tests for transferlab.data.splits and the folder scan of transferlab.data.layouts: stratified split, splits.csv."""
 
 import os
 from collections import Counter
@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transferlab import splits
-from transferlab.layouts import scan_folder
-from transferlab.samples import SampleTable
-from transferlab.splits import load_or_make_splits, read_splits_csv, write_splits_csv
-from transferlab.stratified import stratified_split
+from transferlab.data import splits
+from transferlab.data.layouts import scan_folder
+from transferlab.data.samples import SampleTable
+from transferlab.data.splits import load_or_make_splits, read_splits_csv, write_splits_csv
+from transferlab.data.stratified import stratified_split
 
 
 def touch(root: Path, *rel_paths: str) -> None:

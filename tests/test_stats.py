@@ -1,4 +1,4 @@
-"""Tests for transferlab.stats against figures worked out by hand or by an independent implementation."""
+"""Tests for transferlab.reports.stats against figures worked out by hand or by an independent implementation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from transferlab.stats import (
+from transferlab.reports.stats import (
     accuracy_interval,
     few_images_warning,
     format_interval,

@@ -1,4 +1,4 @@
-"""Tests for transferlab.sweep: summary rows, summary.csv, the Hydra callback and the command line."""
+"""Tests for transferlab.reports.sweep_summary: summary rows, summary.csv, the Hydra callback and the command line."""
 
 import csv
 import io
@@ -10,9 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from transferlab.comparison import summarize_sweep
-from transferlab.rundir import SUMMARY_FILE
-from transferlab.sweep import (
+from transferlab.reports.comparison import summarize_sweep
+from transferlab.reports.sweep_summary import (
     COLUMNS,
     GROUP_COLUMNS,
     SummaryCallback,
@@ -21,6 +20,7 @@ from transferlab.sweep import (
     summary_rows,
     write_summary_csv,
 )
+from transferlab.runs.layout import SUMMARY_FILE
 
 
 def make_job(sweep_dir: Path, name: str, overrides: list[str], metrics=None, error=None) -> None:
@@ -159,7 +159,7 @@ def test_repeats_over_folds_are_grouped_with_mean_and_std(tmp_path):
 
 
 def test_a_sweep_with_a_failed_job_exits_non_zero_naming_it(sweep_dir, caplog):
-    from transferlab.sweep import ExitStatusCallback
+    from transferlab.reports.sweep_summary import ExitStatusCallback
 
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}})
     with pytest.raises(SystemExit) as exit_:

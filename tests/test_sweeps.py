@@ -8,7 +8,7 @@ import pytest
 from helpers import SHRINK, assert_succeeded, train
 from omegaconf import OmegaConf
 
-from transferlab.rundir import SUMMARY_FILE
+from transferlab.runs.layout import SUMMARY_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from pytorch_lightning.loggers import WandbLogger
 
 from transferlab.commands.train import run
-from transferlab.trackers import flat_config, log_config, log_results
+from transferlab.training.trackers import flat_config, log_config, log_results
 
 
 def test_logger_groups_combine(config):

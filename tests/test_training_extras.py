@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from transferlab.cli import ConfigError
 from transferlab.commands.train import run
-from transferlab.data import FolderDataModule
-from transferlab.mixing import build_batch_mixing
-from transferlab.module import ImageClassifier
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.launch.cli import ConfigError
+from transferlab.training.classifier import ImageClassifier
+from transferlab.training.mixing import build_batch_mixing
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01}
 

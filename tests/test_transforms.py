@@ -1,4 +1,4 @@
-"""Tests for transferlab.transforms: output format, normalisation, and what each augment key does."""
+"""Tests for transferlab.data.transforms: output format, normalisation, and what each augment key does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from transferlab.transforms import build_eval_transform, build_train_transform, normalize_images
+from transferlab.data.transforms import build_eval_transform, build_train_transform, normalize_images
 
 SIZE = 16
 MEAN = (0.485, 0.456, 0.406)

@@ -16,8 +16,9 @@ from omegaconf import OmegaConf
 from transferlab import Predictor
 from transferlab.commands.eval import evaluate
 from transferlab.commands.predict import predict
-from transferlab.prediction import FLIPS, ROTATIONS, network_input
-from transferlab.trained_model import load_classifier, trained_with_rot90
+from transferlab.inference.image_files import network_input
+from transferlab.inference.trained_model import load_classifier, trained_with_rot90
+from transferlab.inference.tta import FLIPS, ROTATIONS
 
 
 @pytest.fixture(scope="session")

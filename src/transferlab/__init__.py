@@ -1,6 +1,6 @@
 """transferlab: image classification by transfer learning.
 
-``from transferlab import Predictor`` classifies images held in memory (see :class:`transferlab.predictor.Predictor`).
+``from transferlab import Predictor`` classifies images held in memory (see :class:`transferlab.inference.predictor.Predictor`).
 The names below are imported on first use, so that ``import transferlab`` stays cheap (no torch).
 """
 
@@ -10,11 +10,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from transferlab.predictor import ImagePrediction, Predictor
+    from transferlab.inference.predictor import ImagePrediction, Predictor
 
 __all__ = ["ImagePrediction", "Predictor"]
 
-_LAZY = {"ImagePrediction": "transferlab.predictor", "Predictor": "transferlab.predictor"}
+_LAZY = {"ImagePrediction": "transferlab.inference.predictor", "Predictor": "transferlab.inference.predictor"}
 
 
 def __getattr__(name: str) -> Any:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from helpers import make_config
 
-from transferlab.bad_images import read_skipped_csv
 from transferlab.commands.train import run
-from transferlab.data import FolderDataModule
-from transferlab.images import read_rgb
-from transferlab.layouts import scan_folder
+from transferlab.data.bad_images import read_skipped_csv
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.data.images import read_rgb
+from transferlab.data.layouts import scan_folder
 
 from .corpus import AWKWARD, BODY_BAD, HEADER_BAD, all_bad, header_bad, kinds
 

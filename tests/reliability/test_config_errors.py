@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra.errors import MissingConfigException
 
-from transferlab.validation import validate
+from transferlab.launch.config_checks import validate
 
 
 @pytest.mark.parametrize(

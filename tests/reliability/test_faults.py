@@ -13,8 +13,8 @@ import torch
 from helpers import FAST_OVERRIDES
 from helpers import train as run_train
 
-from transferlab.checkpoints import load_checkpoint
 from transferlab.commands.train import run
+from transferlab.training.checkpointing import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from transferlab.images import check_image, read_rgb
+from transferlab.data.images import check_image, read_rgb
 
 
 def _seed_files() -> list[bytes]:

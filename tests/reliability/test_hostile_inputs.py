@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferlab.bad_images import bad_images_error
+from transferlab.data.bad_images import bad_images_error
+from transferlab.data.images import check_image, read_rgb
+from transferlab.data.samples import SampleTable
+from transferlab.data.splits import read_splits_csv, write_splits_csv
 from transferlab.files import atomic_write_csv, read_csv_rows
-from transferlab.images import check_image, read_rgb
-from transferlab.samples import SampleTable
-from transferlab.splits import read_splits_csv, write_splits_csv
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n"
 
@@ -123,7 +123,7 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_finite_checkpoint(conf
     import torch
 
     from transferlab.commands.train import run
-    from transferlab.guards import NonFiniteLoss
+    from transferlab.training.nonfinite import NonFiniteLoss
 
     cfg = config("optimizer.lr=inf", "scheduler=none", output_dir=tmp_path / "run")
     with pytest.raises(NonFiniteLoss, match=r"the training loss is (nan|inf) at epoch 0, step \d+ .*optimizer\.lr"):
@@ -139,13 +139,13 @@ def test_a_second_launch_into_a_busy_run_dir_is_refused_and_a_kill_frees_it(tmp_
     import sys
     import time
 
-    from transferlab.run_lock import RunDirInUse, hold_run_dir
+    from transferlab.runs.lock import RunDirInUse, hold_run_dir
 
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom transferlab.run_lock import hold_run_dir\n"
+            "import sys, time\nfrom transferlab.runs.lock import hold_run_dir\n"
             f"with hold_run_dir({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(60)\n",
         ],
         stdout=subprocess.PIPE,
@@ -178,7 +178,7 @@ class _Payload:  # a pickled object that is not plain data: weights_only refuses
 def test_truncated_checkpoint_is_called_corrupt_not_unsafe(tmp_path):
     import torch
 
-    from transferlab.checkpoints import load_checkpoint
+    from transferlab.training.checkpointing import load_checkpoint
 
     good = tmp_path / "epoch1.ckpt"
     torch.save({"state_dict": {"w": torch.ones(1000)}}, good)

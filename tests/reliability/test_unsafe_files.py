@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from transferlab import files
-from transferlab.archives import extract_archive
-from transferlab.backbone_weights import read_state_dict_file
-from transferlab.checkpoints import SafeCheckpointIO, load_checkpoint
+from transferlab.backbones.weights import read_state_dict_file
 from transferlab.commands.train import run
+from transferlab.data.archives import extract_archive
+from transferlab.training.checkpointing import SafeCheckpointIO, load_checkpoint
 
 
 class Payload:

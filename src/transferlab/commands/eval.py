@@ -16,16 +16,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from transferlab.bad_images import bad_images_error, resolve_verify, write_skipped_csv
-from transferlab.figures import plot_learning_curves_of, plot_predictions
+from transferlab.data.bad_images import bad_images_error, resolve_verify, write_skipped_csv
+from transferlab.data.layouts import dataset_root, scan_folder
+from transferlab.data.samples import SPLITS
+from transferlab.data.splits import missing_files, read_splits_csv
 from transferlab.files import atomic_write_json
-from transferlab.layouts import dataset_root, scan_folder
-from transferlab.metrics import SUMMARY_METRICS, compute_metrics, write_per_class_csv, write_predictions_csv
-from transferlab.module import ImageClassifier
-from transferlab.plots import plot_confusion_matrix
-from transferlab.prediction import PLAIN, Predictions, check_tta, predict_files, tta_views
-from transferlab.resolvers import eval_split
-from transferlab.rundir import (
+from transferlab.inference.image_files import Predictions, predict_files
+from transferlab.inference.metrics import SUMMARY_METRICS, compute_metrics, write_per_class_csv, write_predictions_csv
+from transferlab.inference.trained_model import checkpoint_file, load_classifier
+from transferlab.inference.tta import PLAIN, check_tta, tta_views
+from transferlab.launch.resolvers import eval_split
+from transferlab.reports.charts import plot_confusion_matrix
+from transferlab.reports.run_plots import plot_learning_curves_of, plot_predictions
+from transferlab.runs.layout import (
     BAD_IMAGES_FILE,
     CONFIG_FILE,
     METRICS_FILE,
@@ -38,9 +41,7 @@ from transferlab.rundir import (
     read_metrics,
     run_dir_of,
 )
-from transferlab.samples import SPLITS
-from transferlab.splits import missing_files, read_splits_csv
-from transferlab.trained_model import checkpoint_file, load_classifier
+from transferlab.training.classifier import ImageClassifier
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     ``eval.py``). The per-class table is printed too.
 
     ``cfg.tta``: the metrics, predictions.csv and plots come from the softmax averaged over test-time augmented views
-    (see :func:`~transferlab.prediction.tta_views`); metrics.json keeps the plain figures under ``no_tta``.
+    (see :func:`~transferlab.inference.tta.tta_views`); metrics.json keeps the plain figures under ``no_tta``.
     """
     tta = check_tta(cfg.tta)
     ckpt_path = checkpoint_file(cfg.ckpt_path)

@@ -20,8 +20,9 @@ from omegaconf import DictConfig
 from torch import nn
 
 from transferlab.files import atomic_write_json
-from transferlab.rundir import EXPORT_FILES, EXPORT_INFO_FILE
-from transferlab.trained_model import checkpoint_file, load_classifier
+from transferlab.inference.image_files import model_preprocessing
+from transferlab.inference.trained_model import checkpoint_file, load_classifier
+from transferlab.runs.layout import EXPORT_FILES, EXPORT_INFO_FILE
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = checkpoint_file(cfg.ckpt_path)
     model = load_classifier(ckpt_path)
     net = model.net.eval()
-    size = int(model.hparams.preprocessing["image_size"])
+    preprocessing = model_preprocessing(model)
+    size = preprocessing.image_size
     generator = torch.Generator().manual_seed(0)
     # Traced with one batch size, checked with another: that is what proves the batch dimension is dynamic.
     example = torch.randn(2, 3, size, size, generator=generator)
@@ -57,7 +59,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint": str(ckpt_path),
         "backbone": model.hparams.backbone,
         "class_names": list(model.class_names),
-        "preprocessing": dict(model.hparams.preprocessing),
+        "preprocessing": preprocessing.to_dict(),
         "input": {"name": INPUT_NAME, "shape": ["batch", 3, size, size], "dtype": "float32"},
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(model.class_names)], "meaning": "logits"},
         "files": {},

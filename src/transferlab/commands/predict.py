@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from transferlab.data.images import list_images
 from transferlab.files import atomic_write_csv
-from transferlab.images import list_images
-from transferlab.prediction import PLAIN, check_tta, predict_files, tta_views
-from transferlab.rundir import PREDICTIONS_FILE
-from transferlab.trained_model import checkpoint_file, load_classifier
+from transferlab.inference.image_files import predict_files
+from transferlab.inference.trained_model import checkpoint_file, load_classifier
+from transferlab.inference.tta import PLAIN, check_tta, tta_views
+from transferlab.runs.layout import PREDICTIONS_FILE
 
 log = logging.getLogger(__name__)
 

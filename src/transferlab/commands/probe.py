@@ -22,16 +22,18 @@ from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
 from torch import nn
 
-from transferlab.backbone_record import Backbone
-from transferlab.backbone_weights import load_backbone_weights
-from transferlab.backbones import build_backbone, check_backbone_name, preprocessing_for
-from transferlab.data import FolderDataModule, weights_arguments
+from transferlab.backbones.builder import build_backbone, check_backbone_name, preprocessing_for
+from transferlab.backbones.record import Backbone
+from transferlab.backbones.weights import load_backbone_weights
+from transferlab.data.augment import Augment
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.data.preprocessing import Preprocessing
+from transferlab.data.splits import write_splits_csv
+from transferlab.data.transforms import normalize_images
 from transferlab.devices import resolve_device
-from transferlab.metrics import compute_metrics
-from transferlab.prediction import readable_batches
-from transferlab.rundir import METRICS_FILE, SPLITS_FILE, RunMetrics, write_metrics
-from transferlab.splits import write_splits_csv
-from transferlab.transforms import normalize_images
+from transferlab.inference.image_files import readable_batches
+from transferlab.inference.metrics import compute_metrics
+from transferlab.runs.layout import METRICS_FILE, SPLITS_FILE, RunMetrics, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +47,15 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
     seed_everything(cfg.seed)
     weights = preprocessing_for(cfg.model.backbone, cfg.data)
     # Only the split, the classes and the eval preprocessing are used: its (unused) train loader gets no augmentation.
-    no_augment = {"random_crop_scale": None, "hflip": 0.0, "rot90": 0.0, "color_jitter": 0.0}
     datamodule: FolderDataModule = instantiate(
-        cfg.data, augment=no_augment, **weights_arguments(weights), _convert_="all"
+        cfg.data, augment=Augment().to_dict(), preprocessing=weights.to_dict(), _convert_="all"
     )
     datamodule.setup("fit")
     write_splits_csv(output_dir / SPLITS_FILE, datamodule.samples)
     names = datamodule.class_names
 
     started = time.perf_counter()
-    features, labels = split_features(cfg, datamodule, datamodule.preprocessing_with(weights["mean"], weights["std"]))
+    features, labels = split_features(cfg, datamodule, datamodule.preprocessing)
     # Standardised features make one L2 grid fit every backbone (feature scales differ by orders of magnitude).
     shift, scale = features["train"].mean(0), features["train"].std(0).clamp_min(1e-6)
     x = {split: (f - shift) / scale for split, f in features.items()}
@@ -93,7 +94,7 @@ def linear_probe(cfg: DictConfig) -> dict[str, Any]:
 
 
 def split_features(
-    cfg: DictConfig, datamodule: FolderDataModule, preprocessing: dict[str, Any]
+    cfg: DictConfig, datamodule: FolderDataModule, preprocessing: Preprocessing
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """The pretrained backbone's pooled features and the labels of the readable images of each split."""
     backbone = build_backbone(
@@ -140,7 +141,7 @@ def check_probe_config(cfg: DictConfig) -> None:
 def extract_features(
     backbone: Backbone,
     paths: Sequence[Path],
-    preprocessing: dict[str, Any],
+    preprocessing: Preprocessing,
     batch_size: int,
     device: str,
     num_workers: int = 0,
@@ -151,7 +152,7 @@ def extract_features(
     outputs, kept = [], []
     batches = readable_batches(paths, preprocessing, batch_size=batch_size, num_workers=num_workers, device=target)
     for images, indices in batches:
-        batch = normalize_images(images, preprocessing["mean"], preprocessing["std"])
+        batch = normalize_images(images, preprocessing.mean, preprocessing.std)
         outputs.append(backbone.pooled_features(batch).float().cpu())
         kept.extend(indices)
     if not outputs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +20,23 @@ from pytorch_lightning import Trainer, seed_everything
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
-from transferlab.backbone_weights import load_backbone_weights
-from transferlab.backbones import preprocessing_for
-from transferlab.checkpoints import (
-    RandomStateCheckpoint,
-    SafeCheckpointIO,
-    best_checkpoint_in,
-    check_checkpoint_classes,
-    resolve_ckpt_path,
-)
-from transferlab.cli import ConfigError
-from transferlab.data import FolderDataModule, weights_arguments
-from transferlab.ema import EMA
-from transferlab.figures import write_run_plots
+from transferlab.backbones.builder import preprocessing_for
+from transferlab.backbones.head import Head
+from transferlab.backbones.weights import load_backbone_weights
+from transferlab.data.augment import Augment
+from transferlab.data.datamodule import FolderDataModule
+from transferlab.data.preprocessing import Preprocessing
+from transferlab.data.splits import write_splits_csv
 from transferlab.files import check_output_dir
-from transferlab.finetuning import Finetuning
-from transferlab.guards import StopOnNonFiniteLoss
-from transferlab.metrics import write_predictions_csv
-from transferlab.module import ImageClassifier
-from transferlab.prediction import Predictions, predict_files
-from transferlab.progress import progress_callbacks, silence_known_noise
-from transferlab.resume import finished
-from transferlab.run_lock import hold_run_dir
-from transferlab.rundir import (
+from transferlab.inference.image_files import Predictions, predict_files
+from transferlab.inference.metrics import write_predictions_csv
+from transferlab.launch.cli import ConfigError
+from transferlab.launch.config_checks import validate
+from transferlab.launch.resume import finished
+from transferlab.launch.startup import prepare
+from transferlab.reports.run_plots import write_run_plots
+from transferlab.reports.stats import few_images_warning, test_intervals
+from transferlab.runs.layout import (
     METRICS_FILE,
     PLOTS_DIR,
     PREDICTIONS_FILE,
@@ -52,13 +47,24 @@ from transferlab.rundir import (
     retire_error,
     write_metrics,
 )
-from transferlab.schedules import ScheduleHorizon
-from transferlab.splits import write_splits_csv
-from transferlab.startup import prepare
-from transferlab.stats import few_images_warning, test_intervals
-from transferlab.trackers import log_config, log_results, run_files
-from transferlab.tuning import find_learning_rate
-from transferlab.validation import validate
+from transferlab.runs.lock import hold_run_dir
+from transferlab.training.checkpointing import (
+    RandomStateCheckpoint,
+    SafeCheckpointIO,
+    best_checkpoint_in,
+    check_checkpoint_classes,
+    resolve_ckpt_path,
+)
+from transferlab.training.classifier import ImageClassifier
+from transferlab.training.ema import EMA
+from transferlab.training.features import feature_extractor
+from transferlab.training.finetuning import Finetuning
+from transferlab.training.lr_find import find_learning_rate
+from transferlab.training.mixing import Mixing
+from transferlab.training.nonfinite import StopOnNonFiniteLoss
+from transferlab.training.progress import progress_callbacks, silence_known_noise
+from transferlab.training.schedules import ScheduleHorizon
+from transferlab.training.trackers import log_config, log_results, run_files
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +88,11 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)
 
-    datamodule = build_datamodule(cfg, output_dir, ckpt_path)
+    settings = Settings.of(cfg)
+    datamodule = build_datamodule(cfg, settings, output_dir, ckpt_path)
     rank_zero_only(write_splits_csv)(output_dir / SPLITS_FILE, datamodule.samples)
 
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg, settings, datamodule)
     # best + last checkpoint + the temporary file of an atomic save, each weights plus optimizer state (<= 2x).
     state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     check_output_dir(output_dir, need_bytes=9 * state_bytes)
@@ -96,6 +103,8 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         log.info("Resuming from %s", ckpt_path)
 
     trainer = build_trainer(cfg)
+    if datamodule.cache_features:  # the frozen backbone's features, once per split, on the Trainer's device
+        datamodule.use_feature_extractor(feature_extractor(model, trainer))
     log_config(trainer.loggers, cfg)  # the whole resolved config, flattened, to every tracker
     if cfg.tune.lr_find:
         if ckpt_path is None:
@@ -125,8 +134,27 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         "skipped_images": len(datamodule.skipped),
     }
     if trainer.is_global_zero:
-        write_results(cfg, output_dir, trainer, model, datamodule, metrics)
+        write_results(cfg, settings, output_dir, trainer, model, datamodule, metrics)
     return metrics
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The typed settings of a run, converted from the composed config once (the model keeps plain values)."""
+
+    augment: Augment
+    mixing: Mixing
+    head: Head
+    weights: Preprocessing  # what the weights expect, with data.image_size and data.resize_ratio where set
+
+    @classmethod
+    def of(cls, cfg: DictConfig) -> Settings:
+        return cls(
+            augment=Augment.from_config(cfg.augment),
+            mixing=Mixing(**cfg.mixing),
+            head=Head(**cfg.model.head),
+            weights=preprocessing_for(cfg.model.backbone, cfg.data),
+        )
 
 
 def best_checkpoint(trainer: Trainer) -> tuple[str, Any]:
@@ -144,6 +172,7 @@ def best_checkpoint(trainer: Trainer) -> tuple[str, Any]:
 
 def write_results(
     cfg: DictConfig,
+    settings: Settings,
     output_dir: Path,
     trainer: Trainer,
     model: ImageClassifier,
@@ -169,7 +198,7 @@ def write_results(
             datamodule.samples,
             metrics,
             predictions,
-            augment=OmegaConf.to_container(cfg.augment, resolve=True),
+            augment=settings.augment,
             worst=cfg.plots.worst,
             training_samples=cfg.plots.samples,
         )
@@ -196,8 +225,7 @@ def write_test_predictions(
     return test_intervals(targets.tolist(), predictions.probs.argmax(1).tolist(), len(names), seed=seed)
 
 
-def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) -> FolderDataModule:
-    preprocessing = preprocessing_for(cfg.model.backbone, cfg.data)  # the weights' resize; their mean/std: the model
+def build_datamodule(cfg: DictConfig, settings: Settings, output_dir: Path, ckpt_path: Path | None) -> FolderDataModule:
     splits_file = cfg.data.splits_file
     if splits_file is None and ckpt_path is not None:
         # A resumed run keeps the split it started with: the one saved beside its checkpoints' folder.
@@ -207,8 +235,9 @@ def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) 
         cfg.data,
         splits_file=splits_file,
         skipped_file=str(output_dir / SKIPPED_FILE),
-        augment=OmegaConf.to_container(cfg.augment, resolve=True),
-        **weights_arguments(preprocessing),
+        # Plain data through instantiate (it would turn a dataclass into a config node); typed again inside.
+        augment=settings.augment.to_dict(),
+        preprocessing=settings.weights.to_dict(),
         _convert_="all",
     )
     if ckpt_path is not None:
@@ -218,8 +247,7 @@ def build_datamodule(cfg: DictConfig, output_dir: Path, ckpt_path: Path | None) 
     return datamodule
 
 
-def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifier:
-    weights = preprocessing_for(cfg.model.backbone, cfg.data)  # normalisation straight from the weights
+def build_model(cfg: DictConfig, settings: Settings, datamodule: FolderDataModule) -> ImageClassifier:
     class_weights = cfg.loss.class_weights
     if class_weights == "balanced":
         counts = datamodule.class_counts("train")
@@ -232,15 +260,15 @@ def build_model(cfg: DictConfig, datamodule: FolderDataModule) -> ImageClassifie
         strategy=OmegaConf.to_container(cfg.strategy, resolve=True),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
-        head_hidden_dim=cfg.model.head.hidden_dim,
-        head_dropout=cfg.model.head.dropout,
+        head_hidden_dim=settings.head.hidden_dim,
+        head_dropout=settings.head.dropout,
         label_smoothing=cfg.loss.label_smoothing,
         class_weights=class_weights,
-        preprocessing=datamodule.preprocessing_with(weights["mean"], weights["std"]),
+        preprocessing=datamodule.preprocessing.to_dict(),  # the data's size and crop, the weights' normalisation
         compile=bool(cfg.model.get("compile", False)),
         channels_last=cfg.model.get("channels_last", "auto"),
-        mixing=OmegaConf.to_container(cfg.mixing, resolve=True),
-        augment=OmegaConf.to_container(cfg.augment, resolve=True),  # tells TTA whether rot90 views apply
+        mixing=asdict(settings.mixing),
+        augment=settings.augment.to_dict(),  # tells TTA whether rot90 views apply
         classifier_hidden=cfg.model.get("classifier_hidden", True),
     )
 
