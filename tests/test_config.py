@@ -57,13 +57,13 @@ def test_schedulers_instantiate(config, scheduler: str) -> None:
 
 
 def test_scheduler_none_keeps_rates_constant(config, shapes_root: Path) -> None:
-    from transferlab.commands.train import build_model
+    from transferlab.launch.build import Settings, build_model
     from transferlab.data.datamodule import FolderDataModule
 
     cfg = config("scheduler=none")
     datamodule = FolderDataModule(str(shapes_root), num_workers=0, augment=dict(cfg.augment))
     datamodule.setup()
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg, Settings.of(cfg), datamodule)
     assert model.hparams.scheduler is None
     assert isinstance(model.configure_optimizers(), torch.optim.Optimizer)  # no scheduler config around it
 

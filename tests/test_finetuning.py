@@ -10,7 +10,7 @@ from pytorch_lightning import Callback
 
 from transferlab.backbones.record import Backbone
 from transferlab.backbones.weights import load_backbone_weights
-from transferlab.commands.train import build_datamodule, build_model, build_trainer
+from transferlab.launch.build import Settings, build_datamodule, build_model, build_trainer
 from transferlab.launch.config_checks import validate
 from transferlab.training.classifier import ImageClassifier
 from transferlab.training.finetuning import Strategy, hold_frozen, set_trainable_stages
@@ -120,8 +120,9 @@ class EpochRecorder(Callback):
 def train(cfg, tmp_path: Path) -> tuple[dict, EpochRecorder]:
     """The real wiring of train.py (data, model, weights, callbacks, Trainer), with a recorder attached."""
     validate(cfg)
-    datamodule = build_datamodule(cfg, tmp_path, None)
-    model = build_model(cfg, datamodule)
+    settings = Settings.of(cfg)
+    datamodule = build_datamodule(cfg, settings, tmp_path, None)
+    model = build_model(cfg, settings, datamodule)
     load_backbone_weights(model.backbone, cfg.model.weights)
     initial = snapshot(model.backbone)
     trainer = build_trainer(cfg)

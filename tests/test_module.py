@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from transferlab.commands.train import build_model
+from transferlab.launch.build import Settings, build_model
 from transferlab.data.datamodule import FolderDataModule
 from transferlab.training.classifier import ImageClassifier
 
@@ -56,7 +56,7 @@ def test_balanced_class_weights_are_inverse_frequencies(config, tmp_path: Path, 
     datamodule = FolderDataModule(str(tmp_path / "data"), num_workers=0, augment=dict(cfg.augment))
     datamodule.setup()
     counts = datamodule.class_counts("train")
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg, Settings.of(cfg), datamodule)
     total = sum(counts)
     assert model.hparams.class_weights == pytest.approx([total / (2 * c) for c in counts])
     assert model.hparams.class_weights[1] > model.hparams.class_weights[0]

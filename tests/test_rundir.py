@@ -13,6 +13,7 @@ from transferlab.backbones.builder import build_head
 from transferlab.commands.eval import run_data_root
 from transferlab.data.datasets import check_loader_settings
 from transferlab.data.stratified import check_split_settings
+from transferlab.data.augment import Augment
 from transferlab.data.transforms import build_train_transform
 from transferlab.launch.config_checks import validate
 from transferlab.launch.resume import finished
@@ -65,7 +66,8 @@ AUGMENT = {"image_size": 32, "hflip": 0.5, "rot90": 0.0, "color_jitter": 0.0}
 @pytest.mark.parametrize(
     ("override", "from_python"),
     [
-        ("augment.hflip=2", lambda: build_train_transform(**{**AUGMENT, "hflip": 2}, random_crop_scale=None)),
+        # The augment schema types hflip as a float: the config holds 2.0, as Augment does.
+        ("augment.hflip=2", lambda: Augment(hflip=2.0)),
         ("augment.random_crop_scale=[0.9,0.1]", lambda: build_train_transform(**AUGMENT, random_crop_scale=[0.9, 0.1])),
         ("model.head.dropout=1.0", lambda: build_head(8, 3, hidden_dim=None, dropout=1.0)),
         ("data.batch_size=0", lambda: check_loader_settings(batch_size=0, num_workers=0)),
