@@ -18,7 +18,7 @@ from PIL import Image
 
 from transferlab.data.download import MARKER_NAME, fetch_dataset
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 CLASSES = ("daisy", "roses")
 
 

@@ -57,8 +57,8 @@ def test_schedulers_instantiate(config, scheduler: str) -> None:
 
 
 def test_scheduler_none_keeps_rates_constant(config, shapes_root: Path) -> None:
-    from transferlab.launch.build import Settings, build_model
     from transferlab.data.datamodule import FolderDataModule
+    from transferlab.launch.build import Settings, build_model
 
     cfg = config("scheduler=none")
     datamodule = FolderDataModule(str(shapes_root), num_workers=0, augment=dict(cfg.augment))

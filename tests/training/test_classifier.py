@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from transferlab.launch.build import Settings, build_model
 from transferlab.data.datamodule import FolderDataModule
+from transferlab.launch.build import Settings, build_model
 from transferlab.training.classifier import ImageClassifier
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01}

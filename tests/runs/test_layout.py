@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 
 from transferlab.backbones.builder import build_head
 from transferlab.commands.eval import run_data_root
+from transferlab.data.augment import Augment
 from transferlab.data.datasets import check_loader_settings
 from transferlab.data.stratified import check_split_settings
-from transferlab.data.augment import Augment
 from transferlab.data.transforms import build_train_transform
 from transferlab.launch.config_checks import validate
 from transferlab.launch.resume import finished

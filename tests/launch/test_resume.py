@@ -16,7 +16,7 @@ from transferlab.launch.cli import ConfigError
 from transferlab.launch.resolvers import hydra_subdir, launched_fresh
 from transferlab.launch.resume import finished, merge_overrides
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def composed(*overrides: str):
