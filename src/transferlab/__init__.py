@@ -1,7 +1,8 @@
 """transferlab: image classification by transfer learning.
 
-``from transferlab import Predictor`` classifies images held in memory (see :class:`transferlab.inference.predictor.Predictor`).
-The names below are imported on first use, so that ``import transferlab`` stays cheap (no torch).
+``from transferlab import Predictor`` classifies images held in memory (see
+:class:`transferlab.inference.predictor.Predictor`). The names below are imported on first use, so that ``import
+transferlab`` stays cheap (no torch).
 """
 
 from __future__ import annotations

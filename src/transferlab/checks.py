@@ -1,5 +1,5 @@
 """Owns the wording of a value check: ``key=value must be …``. The library's constructors check their arguments with
-these, naming the config key that sets each one, and config validation (``validation.py``) calls those same
+these, naming the config key that sets each one, and config validation (``launch/config_checks.py``) calls those same
 constructor checks, so each rule is stated once and fails with one message, whether it comes from the command
 line or from Python. Imports nothing.
 """

@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import resnet18
 from torchvision.models.vision_transformer import VisionTransformer
 
-from transferlab.backbones import torchvision_families as torchvision_backbones
+from transferlab.backbones import torchvision_families
 from transferlab.backbones.builder import (
     available_backbones,
     backbone_from,
@@ -75,7 +75,7 @@ def backbone(name: str, **kwargs) -> Backbone:
     if name == "tiny_vit":
         model = VisionTransformer(image_size=32, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64)
         make_head = functools.partial(build_head, num_classes=NUM_CLASSES, hidden_dim=None, dropout=0.0)
-        return backbone_from("vit_b_16", torchvision_backbones.adapt(model, make_head))
+        return backbone_from("vit_b_16", torchvision_families.adapt(model, make_head))
     return build_backbone(name, NUM_CLASSES, image_size=FORWARD.get(name), **kwargs)
 
 
@@ -422,6 +422,6 @@ def test_every_torchvision_family_has_a_representative_here() -> None:
     # The class each builder returns, from its annotation: no network is built.
     names = [name for name in [*FORWARD, *STRUCTURE_ONLY] if name in list_models()]
     tested = {typing.get_type_hints(get_model_builder(name))["return"] for name in names}
-    families = {family for family, _ in torchvision_backbones.FAMILIES}
+    families = {family for family, _ in torchvision_families.FAMILIES}
     missing = sorted(family.__name__ for family in families if not any(issubclass(t, family) for t in tested))
     assert not missing, f"torchvision families without a test model in FORWARD or STRUCTURE_ONLY: {missing}"

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torchvision.models.vision_transformer import VisionTransformer
 
-from transferlab.backbones import torchvision_families as torchvision_backbones
+from transferlab.backbones import torchvision_families
 from transferlab.backbones.builder import backbone_from, build_backbone, build_head
 from transferlab.commands.export import export_onnx, run_onnx
 
@@ -34,7 +34,7 @@ def network(name: str, **kwargs) -> torch.nn.Module:
     if name == "tiny_vit":  # torchvision's VisionTransformer (vit_b_16's class) at 32 px, 2 blocks
         model = VisionTransformer(image_size=32, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64)
         make_head = functools.partial(build_head, num_classes=3, hidden_dim=None, dropout=0.0)
-        return backbone_from("vit_b_16", torchvision_backbones.adapt(model, make_head)).net
+        return backbone_from("vit_b_16", torchvision_families.adapt(model, make_head)).net
     return build_backbone(name, 3, hidden_dim=16, dropout=0.5, **kwargs).net
 
 

@@ -87,3 +87,31 @@ def test_uint8_batches_are_normalised_by_the_model_with_its_preprocessing() -> N
     assert not any(key.startswith("pixel_") for key in model.state_dict())  # checkpoints keep the network's keys
     with pytest.raises(ValueError, match="preprocessing"):
         classifier(3).normalize(images)
+
+
+@pytest.mark.parametrize("num_classes", [6, 20, 100])
+@pytest.mark.parametrize("first_batch_hits_top5", [False, True])
+def test_logged_figures_equal_scikit_learns(num_classes: int, first_batch_hits_top5: bool) -> None:
+    """Accuracy, macro F1 and top-5 accuracy as the module logs them equal scikit-learn's on the same predictions,
+    whether or not the first batch (Lightning's sanity check: an untrained model) has a top-5 hit (issue 24)."""
+    from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
+
+    metrics = classifier(num_classes).val_metrics
+    generator = torch.Generator().manual_seed(num_classes)
+    logits, targets = [], []
+    for batch in range(6):
+        batch_logits = torch.randn(16, num_classes, generator=generator)
+        batch_targets = torch.randint(num_classes, (16,), generator=generator)
+        if batch == 0:
+            order = batch_logits.argsort(dim=1)  # ascending: the first column is each row's least likely class
+            batch_targets = order[:, -1] if first_batch_hits_top5 else order[:, 0]
+        metrics.update(batch_logits, batch_targets)
+        logits.append(batch_logits)
+        targets.append(batch_targets)
+    logits, targets = torch.cat(logits), torch.cat(targets)
+    figures = {key.removeprefix("val/"): value.item() for key, value in metrics.compute().items()}
+    predicted = logits.argmax(1).numpy()
+    assert figures["acc"] == pytest.approx(accuracy_score(targets, predicted), abs=1e-6)
+    assert figures["f1"] == pytest.approx(f1_score(targets, predicted, average="macro", zero_division=0), abs=1e-6)
+    top5 = top_k_accuracy_score(targets, logits.softmax(1).numpy(), k=5, labels=range(num_classes))
+    assert figures["acc_top5"] == pytest.approx(top5, abs=1e-6)

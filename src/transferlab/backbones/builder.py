@@ -2,9 +2,9 @@
 classifier, its ordered stages, its feature width and the preprocessing its weights expect; names, weights, listing.
 
 This module builds the record by name (``build_backbone``, its head, ``outline_backbone`` on the meta device), checks
-names, reads what the weights expect and lists them; the record itself is ``backbone_record``'s, and everything
-downstream reads only the record, never the family. Two adapters say how a family splits: ``torchvision_backbones``
-(a table per family) and ``timm_backbones`` (timm's own ``group_matcher``); ``backbone_weights`` loads pretrained
+names, reads what the weights expect and lists them; the record itself is ``record``'s, and everything
+downstream reads only the record, never the family. Two adapters say how a family splits: ``torchvision_families``
+(a table per family) and ``timm_models`` (timm's own ``group_matcher``); ``weights`` loads pretrained
 weights into the record. ``python -m transferlab.backbones --list [pattern]`` lists names, ``--describe <name>`` a
 backbone's stages.
 """
@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from transferlab.backbones import timm_models as timm_backbones
-from transferlab.backbones import torchvision_families as torchvision_backbones
+from transferlab.backbones import timm_models as timm_models
+from transferlab.backbones import torchvision_families
 from transferlab.backbones.head import check_head
 from transferlab.backbones.record import Backbone, assign_stages
 from transferlab.data.preprocessing import Preprocessing
@@ -74,9 +74,9 @@ def build_backbone(
         return build_head(in_features, num_classes, hidden_dim=hidden_dim, dropout=dropout)
 
     if name.startswith(TIMM_PREFIX):
-        built = timm_backbones.build(name.removeprefix(TIMM_PREFIX), make_head, image_size=image_size)
+        built = timm_models.build(name.removeprefix(TIMM_PREFIX), make_head, image_size=image_size)
     else:
-        built = torchvision_backbones.build(name, make_head, classifier_hidden=classifier_hidden)
+        built = torchvision_families.build(name, make_head, classifier_hidden=classifier_hidden)
     return backbone_from(name, built)
 
 
@@ -110,9 +110,9 @@ def backbone_from(name: str, built: Mapping[str, Any]) -> Backbone:
 
 def available_backbones(pattern: str | None = None, *, timm_models: bool = True) -> list[str]:
     """torchvision classification models by name, then timm models as ``timm/<name>``; ``pattern`` is a glob."""
-    names = torchvision_backbones.names()
+    names = torchvision_families.names()
     if timm_models:
-        names += [TIMM_PREFIX + n for n in timm_backbones.names()]
+        names += [TIMM_PREFIX + n for n in timm_models.names()]
     return [
         n for n in names if pattern is None or fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, TIMM_PREFIX + pattern)
     ]
@@ -122,13 +122,13 @@ def check_backbone_name(name: str) -> None:
     if not isinstance(name, str):
         raise ValueError(f"model.backbone={name!r} must be a model name, e.g. resnet50 or timm/convnext_tiny")
     if name.startswith(TIMM_PREFIX):
-        if timm_backbones.is_model(name.removeprefix(TIMM_PREFIX)):
+        if timm_models.is_model(name.removeprefix(TIMM_PREFIX)):
             return
-    elif name in torchvision_backbones.names():
+    elif name in torchvision_families.names():
         return
-    candidates = available_backbones() + [TIMM_PREFIX + n for n in timm_backbones.pretrained_tags()]
+    candidates = available_backbones() + [TIMM_PREFIX + n for n in timm_models.pretrained_tags()]
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
-    if not name.startswith(TIMM_PREFIX) and timm_backbones.is_model(name):
+    if not name.startswith(TIMM_PREFIX) and timm_models.is_model(name):
         close.insert(0, TIMM_PREFIX + name)
     hint = f" Did you mean: {', '.join(dict.fromkeys(close))}?" if close else ""
     raise ValueError(
@@ -150,9 +150,9 @@ def backbone_preprocessing(
     ``image_size`` and ``resize_ratio`` override the weights' own where given (``data.image_size``)."""
     check_backbone_name(name)
     if name.startswith(TIMM_PREFIX):
-        own = timm_backbones.preprocessing(name.removeprefix(TIMM_PREFIX))
+        own = timm_models.preprocessing(name.removeprefix(TIMM_PREFIX))
     else:
-        own = torchvision_backbones.preprocessing(name)
+        own = torchvision_families.preprocessing(name)
     if image_size is not None:
         check_image_size(name, image_size)
         own = replace(own, image_size=int(image_size))
@@ -170,9 +170,9 @@ def preprocessing_for(name: str, data: Mapping[str, Any]) -> Preprocessing:
 def check_image_size(name: str, image_size: int) -> None:
     """Refuse, before training, an input size the model cannot take (torchvision ViT's fixed patch grid)."""
     if name.startswith(TIMM_PREFIX):
-        allowed = timm_backbones.allowed_sizes(name.removeprefix(TIMM_PREFIX))
+        allowed = timm_models.allowed_sizes(name.removeprefix(TIMM_PREFIX))
     else:
-        allowed = torchvision_backbones.allowed_sizes(name)
+        allowed = torchvision_families.allowed_sizes(name)
     fixed, minimum = allowed
     if fixed is not None and image_size != fixed:
         raise ValueError(
@@ -219,5 +219,5 @@ def main(argv: Sequence[str] | None = None, print_: Callable[[str], None] = prin
         for name in available_backbones(pattern):
             print_(name)
         if args.tags:
-            for tag in timm_backbones.pretrained_tags(pattern.removeprefix(TIMM_PREFIX)):
+            for tag in timm_models.pretrained_tags(pattern.removeprefix(TIMM_PREFIX)):
                 print_(TIMM_PREFIX + tag)

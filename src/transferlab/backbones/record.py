@@ -3,8 +3,8 @@ feature caching, the linear probe, export), never its family: the network with t
 stages (:class:`Stage`), its feature width and its preprocessing; and :func:`assign_stages`, which turns an adapter's
 parameter-name prefixes into stages.
 
-Building a record by name is ``backbones``'; how each family splits is ``torchvision_backbones``' and
-``timm_backbones``'.
+Building a record by name is ``builder``'s; how each family splits is ``torchvision_families``' and
+``timm_models``'.
 """
 
 from __future__ import annotations

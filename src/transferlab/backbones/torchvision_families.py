@@ -17,7 +17,7 @@ into stages, input to output.
 | ViT | ``patch_embed`` (+ class token, position embedding), ``blocks1`` … ``blocks4``, ``norm`` | ``heads.head`` |
 | MaxViT | ``stem``, ``block1`` … ``block4``, ``classifier`` (norm, pre-logits) | ``classifier[5]`` |
 
-The stages are given as parameter-name prefixes; ``backbone_record.assign_stages`` turns them into modules. The rows
+The stages are given as parameter-name prefixes; ``record.assign_stages`` turns them into modules. The rows
 are written in the moves of ``torchvision_surgery`` (replace a classifier's Linear, split a trunk). Also here: the
 names torchvision lists, and what a model's DEFAULT weights say (preprocessing, input sizes) and hold.
 """

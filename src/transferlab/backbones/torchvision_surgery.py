@@ -1,4 +1,4 @@
-"""The moves that the torchvision family table (``torchvision_backbones``) is written in: put transferlab's head in
+"""The moves that the torchvision family table (``torchvision_families``) is written in: put transferlab's head in
 place of a classifier's ``nn.Linear`` (the attribute itself, the last Linear of a Sequential, or a cut before its
 first), and split a Sequential trunk into stages as parameter-name prefixes (after each max-pool, at each
 downsampling block, a stem then [downsample, blocks] pairs, even groups of blocks).

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from transferlab.backbones import timm_models as timm_backbones
-from transferlab.backbones import torchvision_families as torchvision_backbones
+from transferlab.backbones import timm_models as timm_models
+from transferlab.backbones import torchvision_families
 from transferlab.backbones.builder import TIMM_PREFIX
 from transferlab.backbones.record import Backbone
 
@@ -61,8 +61,8 @@ def download_imagenet_state_dict(name: str, **build_kwargs: Any) -> Mapping[str,
     """The default pretrained weights of ``name``, downloaded on first use, with an offline-friendly error that
     names the file and the cache folder to put it in."""
     if name.startswith(TIMM_PREFIX):
-        return timm_backbones.pretrained_state_dict(name.removeprefix(TIMM_PREFIX), **build_kwargs)
-    return torchvision_backbones.pretrained_state_dict(name)
+        return timm_models.pretrained_state_dict(name.removeprefix(TIMM_PREFIX), **build_kwargs)
+    return torchvision_families.pretrained_state_dict(name)
 
 
 def read_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:

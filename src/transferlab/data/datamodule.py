@@ -1,7 +1,7 @@
 """``FolderDataModule``: a folder of labelled images as train/val/test loaders, and the class list.
 
 What a dataset holds lives in ``layouts.py`` and ``label_files.py``, splitting in ``splits.py``, the per-split
-datasets and loader settings in ``datasets.py``, left-out files in ``skipped_images.py``; this module wires them
+datasets and loader settings in ``datasets.py``, left-out files in ``bad_images.py``; this module wires them
 into Lightning: which files go to which loader, with which transform and sampler.
 """
 
@@ -91,8 +91,9 @@ class FolderDataModule(LightningDataModule):
         bad_images: ``skip`` or ``error``: what an unreadable image file does (see ``bad_images.py``).
         verify: ``auto``, ``none``, ``header`` or ``full``: how files are checked before training.
         skipped_file: where skipped files are listed (``skipped_images.csv`` in the run dir); None: only logged.
-        cache_features: loaders yield the frozen backbone's features, extracted once per split by the model the
-            Trainer fits (see ``feature_cache.py``); ``strategy=feature_extraction`` and ``augment=none`` only.
+        cache_features: loaders yield the frozen backbone's features, extracted once per split by the extractor
+            the train command hands over (:meth:`use_feature_extractor`, see ``feature_cache.py``);
+            ``strategy=feature_extraction`` and ``augment=none`` only.
     """
 
     def __init__(

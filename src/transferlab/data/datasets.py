@@ -1,7 +1,7 @@
 """Owns the images of each split as a torch ``Dataset`` and ``DataLoader``: which transform, decode size and
 augmentation seeding the images of train, val and test get, and the settings of the loaders that batch them.
 
-``data.py`` decides which files go to which split and loader; decoding is ``images.py``'s, the transforms are
+``datamodule.py`` decides which files go to which split and loader; decoding is ``images.py``'s, the transforms are
 ``transforms.py``'s. A file that cannot be read here meets ``data.bad_images`` (see ``bad_images.py``).
 """
 

@@ -2,9 +2,9 @@
 (an unreadable file costs its own row, not the run), and their class probabilities (test-time augmentation's
 views from ``tta.py``).
 
-eval, predict, the end-of-run test predictions and plots, :class:`~transferlab.inference.predictor.Predictor` and the linear
-probe's feature extraction all go through here, so every one of them sees an image the way the network saw its
-validation images.
+eval, predict, the end-of-run test predictions and plots, :class:`~transferlab.inference.predictor.Predictor` and
+the linear probe's feature extraction all go through here, so every one of them sees an image the way the network
+saw its validation images.
 """
 
 from __future__ import annotations

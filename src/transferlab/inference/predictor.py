@@ -1,5 +1,5 @@
 """Owns in-memory prediction for notebook users: ``Predictor`` classifies PIL images, numpy arrays and paths with
-exactly the checkpoint's eval preprocessing, and optional test-time augmentation (both from ``prediction.py``).
+exactly the checkpoint's eval preprocessing, and optional test-time augmentation (``image_files.py``, ``tta.py``).
 """
 
 from __future__ import annotations

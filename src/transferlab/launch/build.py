@@ -1,8 +1,8 @@
-"""Owns turning a composed training config into the parts of a run: its typed :class:`Settings` (converted once),
-the :class:`~transferlab.data.datamodule.FolderDataModule`, the :class:`~transferlab.training.classifier.ImageClassifier`
-and the Lightning ``Trainer`` with transferlab's callbacks. The train command runs them; tests and benchmarks build a
-model or a datamodule the same way. Like resume and the config checks, it works on the config by nature; the
-library modules it calls take typed values.
+"""Owns turning a composed training config into the parts of a run: its typed :class:`Settings` (converted once), the
+:class:`~transferlab.data.datamodule.FolderDataModule`, the
+:class:`~transferlab.training.classifier.ImageClassifier` and the Lightning ``Trainer`` with transferlab's
+callbacks. The train command runs them; tests and benchmarks build a model or a datamodule the same way. Like resume
+and the config checks, it works on the config by nature; the library modules it calls take typed values.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Owns what a transferlab process sets up before anything else, in one call, so that importing a transferlab module
-never changes the process: the configs' OmegaConf resolvers (all named ``transferlab.…``) and structured-config schemas, and the environment that
-libraries read when they are imported. It imports nothing heavy, so ``--help`` and shell completion stay fast.
+never changes the process: the configs' OmegaConf resolvers (all named ``transferlab.…``), their structured-config
+schemas (``schemas.py``), and the environment that libraries read when they are imported. It imports nothing heavy,
+so ``--help`` and shell completion stay fast.
 
 Every entry script (train.py, eval.py, predict.py, export.py, probe.py) calls :func:`prepare` first, before Hydra
 composes its config; so do the test suite's ``conftest.py`` and the notebooks, which compose configs themselves, and

@@ -1,7 +1,7 @@
 """Owns the figures drawn from a model's predictions: grids of images with their predicted and true classes (the
 worst predictions, a fixed sample), training images as augmented, and the end-of-run set in ``<run_dir>/plots``.
 
-The drawing itself (matplotlib) is ``plots.py``'s; this module chooses the images and titles.
+The drawing itself (matplotlib) is ``charts.py``'s; this module chooses the images and titles.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Owns the summary of a Hydra multirun: one row per job, ranked on validation, in summary.csv and on screen, and
-one row per configuration repeated over folds or seeds in summary_groups.csv (rules in ``comparison.py``).
+"""Owns the summary of a Hydra multirun: one row per job, ranked on validation, in summary.csv and on screen, and one
+row per configuration repeated over folds or seeds in summary_groups.csv (rules in ``comparison.py``).
 
-Runs as a Hydra callback when ``train.py -m ...`` ends, and as ``python -m transferlab.reports.sweep_summary <sweep_dir>`` to
-regenerate summary.csv for any sweep folder (e.g. one that was interrupted).
+Runs as a Hydra callback when ``train.py -m ...`` ends, and as ``python -m transferlab.reports.sweep_summary
+<sweep_dir>`` to regenerate summary.csv for any sweep folder (e.g. one that was interrupted).
 """
 
 import argparse

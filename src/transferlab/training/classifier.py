@@ -55,7 +55,7 @@ class ImageClassifier(LightningModule):
         compile: ``torch.compile`` the network when a Trainer sets the model up (``model.compile``).
         channels_last: NHWC memory format for the network and its input batches (``model.channels_last``);
             ``auto``: on CUDA devices only, where cuDNN's convolutions are fastest in it (tensor cores).
-        mixing: ``mixup_alpha`` and ``cutmix_alpha`` (see :func:`~transferlab.training.mixing.build_batch_mixing`): training
+        mixing: ``mixup_alpha`` and ``cutmix_alpha`` (see :class:`~transferlab.training.mixing.Mixing`): training
             batches are mixed and the loss takes soft targets; metrics still compare with the hard labels.
         augment: the ``augment`` config the run trained with (the datamodule applies it, not this module); kept so
             that test-time augmentation knows whether rot90 views belong. None in older checkpoints: no rot90.
@@ -131,7 +131,10 @@ class ImageClassifier(LightningModule):
         }
         if self.num_classes > 5:
             metrics["acc_top5"] = MulticlassAccuracy(self.num_classes, top_k=5, average="micro")
-        collection = MetricCollection(metrics)
+        # No compute groups: torchmetrics merges metrics whose states are equal after the first update, and a first
+        # batch without a top-5 hit (an untrained model's sanity check, many classes) leaves F1 sharing top-5
+        # accuracy's state for the rest of the run: a macro F1 that is not the macro F1 (issue 24).
+        collection = MetricCollection(metrics, compute_groups=False)
         self.train_metrics = collection.clone(prefix="train/")
         self.val_metrics = collection.clone(prefix="val/")
         self.test_metrics = collection.clone(prefix="test/")

@@ -174,7 +174,7 @@ NOISE = {
     # Lightning's advertising tips (litlogger, litmodels); the note that our summary replaces Lightning's
     "pytorch_lightning.utilities.rank_zero": ("💡 Tip:", "Trainer already configured with model summary"),
     # said on every checkpoint save, and reads as if checkpoints were loaded unsafely: every checkpoint is read
-    # with weights_only=True (checkpoints.py); this is about what a save writes (the full training state)
+    # with weights_only=True (checkpointing.py); this is about what a save writes (the full training state)
     "pytorch_lightning.trainer.connectors.checkpoint_connector": ("`weights_only` was not set",),
 }
 
