@@ -11,7 +11,9 @@ what legitimately differs between two runs of the same code: timestamps, duratio
 keys and CSV columns named for them, and the ``[time][logger][level]`` prefix of log lines); checkpoints by their
 tensors and hyperparameters (their pickles hold timings); YAML as the mapping it holds (key order aside);
 TorchScript archives without their debug records (the source file and line of each traced call); the report's
-figure (it draws fit times) by its presence; other PNGs and everything else byte for byte.
+figure (it draws fit times) by its presence; module paths this tree has moved (``transferlab.runs.legacy``: a
+config's ``_target_``, a report's ``python -m`` line) by their new names; other PNGs and everything else byte for
+byte.
 """
 
 from __future__ import annotations
@@ -40,6 +42,26 @@ LOG_TIMING = re.compile(r"\d+(\.\d+)? ?(s|ms|min|images/s|img/s|it/s)\b")
 MANGLED = re.compile(rb"___torch_mangle_\d+")
 # Figures that draw durations (the report's cost panel): compared by their presence only.
 TIMED_FIGURES = {"report.png"}
+
+
+def _renamed_modules() -> dict[str, str]:
+    """Modules this tree has moved (``transferlab.runs.legacy``; none in a tree without it): their old names in
+    either version's outputs (a config's ``_target_``, a report's ``python -m`` line) read as the new ones."""
+    try:
+        from transferlab.runs.legacy import RENAMED_MODULES
+    except ImportError:
+        return {}
+    return RENAMED_MODULES
+
+
+RENAMED = _renamed_modules()
+OLD_NAME = re.compile("|".join(rf"{re.escape(old)}(?![\w])" for old in RENAMED) or "(?!)")
+
+
+def renamed(text: str) -> str:
+    return OLD_NAME.sub(lambda m: RENAMED[m.group()], text)
+
+
 TINY = [
     "data.image_size=32",
     "data.batch_size=8",
@@ -126,7 +148,7 @@ def _digest(path: Path, code: Path) -> str:
         return _torchscript_digest(path)
     if suffix not in (".json", ".yaml", ".csv", ".log", ".md"):
         return _hash(path.read_bytes())
-    text = path.read_text().replace(str(code), "<code>")
+    text = renamed(path.read_text().replace(str(code), "<code>"))
     if suffix == ".json":
         return _hash(json.dumps(_drop_timing(json.loads(text)), sort_keys=True))
     if suffix == ".yaml":  # Hydra's records and Lightning's hparams: the mapping, not the order of its keys
@@ -158,7 +180,7 @@ def _checkpoint_digest(path: Path) -> str:
     import torch
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    parts = [repr(_drop_timing(json.loads(json.dumps(checkpoint.get("hyper_parameters", {}), default=str))))]
+    parts = [renamed(repr(_drop_timing(json.loads(json.dumps(checkpoint.get("hyper_parameters", {}), default=str)))))]
     for name, tensor in checkpoint["state_dict"].items():
         buffer = io.BytesIO()
         np.save(buffer, tensor.detach().cpu().float().numpy() if tensor.is_floating_point() else tensor.numpy())

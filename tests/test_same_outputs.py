@@ -60,3 +60,17 @@ def test_what_may_differ_and_what_may_not(same_outputs, tmp_path: Path) -> None:
         "differs:     metrics.json",
         "differs:     train.log",
     ]
+
+
+def test_moved_modules_read_as_their_new_names(same_outputs, tmp_path: Path) -> None:
+    """A config's _target_ and a report's command name the module where each version has it (runs/legacy.py)."""
+    before = {"config.yaml": "scheduler:\n  _target_: transferlab.schedules.warmup_cosine\n",
+              "report.md": "Regenerate with `python -m transferlab.report sweep`.\n"}  # fmt: skip
+    after = {"config.yaml": "scheduler:\n  _target_: transferlab.training.schedules.warmup_cosine\n",
+             "report.md": "Regenerate with `python -m transferlab.reports.sweep_report sweep`.\n"}  # fmt: skip
+    old = same_outputs.manifest(write(tmp_path / "a", before), tmp_path)
+    assert same_outputs.compare(old, same_outputs.manifest(write(tmp_path / "b", after), tmp_path)) == []
+    moved = {**after, "config.yaml": after["config.yaml"].replace("warmup_cosine", "one_cycle")}
+    assert same_outputs.compare(old, same_outputs.manifest(write(tmp_path / "c", moved), tmp_path)) == [
+        "differs:     config.yaml"
+    ]

@@ -123,15 +123,41 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_finite_checkpoint(conf
     import torch
 
     from transferlab.commands.train import run
-    from transferlab.training.nonfinite import NonFiniteLoss
+    from transferlab.training.nonfinite import NonFinite
 
     cfg = config("optimizer.lr=inf", "scheduler=none", output_dir=tmp_path / "run")
-    with pytest.raises(NonFiniteLoss, match=r"the training loss is (nan|inf) at epoch 0, step \d+ .*optimizer\.lr"):
+    with pytest.raises(NonFinite, match=r"the training loss is (nan|inf) at epoch 0, step \d+ .*optimizer\.lr"):
         run(cfg)
     assert not (tmp_path / "run" / "metrics.json").exists()
     for ckpt in (tmp_path / "run" / "checkpoints").glob("*.ckpt"):
         state = torch.load(ckpt, weights_only=True)["state_dict"]
         assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()), ckpt
+
+
+def test_weights_that_went_nan_on_a_finite_loss_stop_the_run_before_any_checkpoint(config, tmp_path):
+    """optimizer.lr=inf with one training step an epoch: the step's own loss is finite, the update makes every
+    weight NaN; the validation loss shows it, before the last (and only) epoch's checkpoints are written (issue 24)."""
+    from transferlab.commands.train import run
+    from transferlab.training.nonfinite import NonFinite
+
+    one_step = ("optimizer.lr=inf", "scheduler=none", "data.batch_size=256", "trainer.max_epochs=1")
+    with pytest.raises(NonFinite, match=r"the validation loss is nan .* at epoch 0, step 1: .*optimizer\.lr"):
+        run(config(*one_step, output_dir=tmp_path / "run"))
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+
+
+def test_a_checkpoint_with_a_non_finite_weight_is_not_saved() -> None:
+    import torch
+    from pytorch_lightning import Trainer
+
+    from transferlab.training.nonfinite import NonFinite, StopOnNonFinite
+
+    trainer = Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    weights = {"net.fc.weight": torch.tensor([1.0, float("nan")]), "net.fc.bias": torch.zeros(2)}
+    with pytest.raises(NonFinite, match=r"the weights net\.fc\.weight are NaN or infinite at epoch 0, step 0"):
+        StopOnNonFinite().on_save_checkpoint(trainer, None, {"state_dict": weights})
+    StopOnNonFinite().on_save_checkpoint(trainer, None, {"state_dict": {"net.fc.bias": torch.zeros(2)}})
 
 
 def test_a_second_launch_into_a_busy_run_dir_is_refused_and_a_kill_frees_it(tmp_path):

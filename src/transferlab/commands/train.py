@@ -115,7 +115,9 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         "test_per_class_acc": model.test_report["per_class_acc"],
         "test_confusion_matrix": model.test_report["confusion_matrix"],
         "class_names": datamodule.class_names,
-        "data_root": str(datamodule.root),  # resolved: data.root, the label file's folder, or the demo's
+        # Absolute: data.root, the label file's folder or the demo's, as this process found it (a relative data.root
+        # would name another folder for an eval launched elsewhere).
+        "data_root": str(Path(datamodule.root).resolve()),
         "skipped_images": len(datamodule.skipped),
     }
     if trainer.is_global_zero:

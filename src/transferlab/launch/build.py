@@ -25,7 +25,7 @@ from transferlab.training.classifier import ImageClassifier
 from transferlab.training.ema import EMA
 from transferlab.training.finetuning import Finetuning
 from transferlab.training.mixing import Mixing
-from transferlab.training.nonfinite import StopOnNonFiniteLoss
+from transferlab.training.nonfinite import StopOnNonFinite
 from transferlab.training.progress import progress_callbacks, silence_known_noise
 from transferlab.training.schedules import ScheduleHorizon
 
@@ -100,7 +100,7 @@ def build_model(cfg: DictConfig, settings: Settings, datamodule: FolderDataModul
 def build_trainer(cfg: DictConfig) -> Trainer:
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     # Finetuning asks the module for its strategy (the module owns it).
-    callbacks += [Finetuning(), RandomStateCheckpoint(), StopOnNonFiniteLoss()]
+    callbacks += [Finetuning(), RandomStateCheckpoint(), StopOnNonFinite()]
     if cfg.get("scheduler"):  # training longer on resume replans the schedule
         callbacks.append(ScheduleHorizon(OmegaConf.to_container(cfg.scheduler, resolve=True)))
     if cfg.ema.enabled:

@@ -11,17 +11,17 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-# Old prefix → today's, for every module a saved config's _target_ could name.
-RENAMED_TARGETS = {
-    "transferlab.schedules.": "transferlab.training.schedules.",
-    "transferlab.sweep.": "transferlab.reports.sweep_summary.",
-    "transferlab.report.": "transferlab.reports.sweep_report.",
+# Old module → today's, for every module a saved config's _target_ (or a report's "python -m …" line) could name.
+RENAMED_MODULES = {
+    "transferlab.schedules": "transferlab.training.schedules",
+    "transferlab.sweep": "transferlab.reports.sweep_summary",
+    "transferlab.report": "transferlab.reports.sweep_report",
 }
 
 
 def upgraded_target(target: str) -> str:
-    for old, new in RENAMED_TARGETS.items():
-        if target.startswith(old):
+    for old, new in RENAMED_MODULES.items():
+        if target.startswith(f"{old}."):
             return new + target.removeprefix(old)
     return target
 
