@@ -196,3 +196,35 @@ def test_a_given_root_wins_over_the_demo(tmp_path):
     demo_dm.setup()
     assert demo_dm.root == tmp_path / "demo" and demo_dm.image_size == 20 and len(demo_dm.class_names) == 5
     assert np.all(demo_dm.samples.splits >= 0)
+
+
+def test_class_folders_that_differ_only_by_case_are_an_error_or_one_class(tmp_path: Path) -> None:
+    """Cat/ and cat/ side by side (issue 24): never two classes without a word."""
+    write_images(tmp_path, "Cat/1.png", "cat/2.png", "cat/3.png", "dog/4.png", "dog/5.png")
+    with pytest.raises(ValueError, match=r"differ only by case.*'Cat' \(1 images\) / 'cat' \(2 images\).*merge_case"):
+        scan_folder(tmp_path)
+    table = scan_folder(tmp_path, merge_case=True)
+    assert table.class_names == ["cat", "dog"]  # the spelling with most images names the class
+    assert sorted(sample.path for sample in table if sample.label == "cat") == ["Cat/1.png", "cat/2.png", "cat/3.png"]
+
+
+def test_labels_that_differ_only_by_spaces_case_or_unicode_form(tmp_path: Path) -> None:
+    """cat, 'cat ', Cat, dog, 'dog ', Dog and café in NFC and NFD: spaces are stripped, the rest is an error or
+    merged with data.merge_case=true; never six classes out of three."""
+    import unicodedata
+
+    names = ["cat", "cat ", "Cat", "dog", "dog ", "Dog", "café", unicodedata.normalize("NFD", "café")]
+    labels = pd.DataFrame({"path": [f"{i}.png" for i in range(len(names))], "label": names})
+    write_images(tmp_path, *labels["path"])
+    with pytest.raises(ValueError) as error:
+        read_labels(labels, tmp_path)
+    assert "'Cat' (1 images) / 'cat' (2 images)" in str(error.value)
+    assert "'Dog' (1 images) / 'dog' (2 images)" in str(error.value) and "café" in str(error.value)
+    table, missing = read_labels(labels, tmp_path, merge_case=True)
+    assert not missing and len(table.class_names) == 3
+    assert {"cat", "dog"} <= set(table.class_names)
+    assert unicodedata.normalize("NFC", [n for n in table.class_names if n.startswith("caf")][0]) == "café"
+    assert table.class_counts() == [2, 3, 3]
+    assert module(str(tmp_path), labels_file=labels, merge_case=True, num_workers=0).find_images().class_names == (
+        table.class_names
+    )

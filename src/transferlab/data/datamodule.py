@@ -18,6 +18,7 @@ import torch
 from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
+from transferlab.checks import boolean
 from transferlab.data.augment import Augment
 from transferlab.data.bad_images import SkippedImages, SkippingDataLoader, resolve_verify
 from transferlab.data.datasets import (
@@ -86,6 +87,8 @@ class FolderDataModule(LightningDataModule):
             generated on first use), ``train_image_size`` (its ``image_size`` default) and the arguments of
             ``make_demo_dataset``.
         max_image_pixels: images with more pixels are refused as decompression bombs; None: Pillow's limit.
+        merge_case: class names (folders or labels) that differ only by case or Unicode form (``Cat``, ``cat``)
+            are one class, named as its most frequent spelling; false: they stop with an error listing them.
         download: arguments of ``fetch_dataset`` (``url``, ``sha256``, ``subdir``); when given, ``root`` is
             downloaded and extracted on first use and reused after.
         bad_images: ``skip`` or ``error``: what an unreadable image file does (see ``bad_images.py``).
@@ -121,6 +124,7 @@ class FolderDataModule(LightningDataModule):
         skipped_file: str | None = None,
         cache_features: bool = False,
         max_image_pixels: int | None = None,
+        merge_case: bool = False,
     ) -> None:
         super().__init__()
         set_max_image_pixels(max_image_pixels)  # checks the value; loader workers repeat it (ImageFileDataset)
@@ -131,6 +135,7 @@ class FolderDataModule(LightningDataModule):
         self.num_workers = check_loader_settings(batch_size=batch_size, num_workers=num_workers)
         self.root, self.demo, demo_size = root_and_demo(root, labels_file, demo)
         self.labels_file = labels_file
+        self.merge_case = boolean("data.merge_case", merge_case)
         self.skips = SkippedImages(self.root, bad_images=bad_images, verify=self.verify, skipped_file=self.skipped_file)
         self.skipped = self.skips.skipped  # path relative to root -> reason, found by the scan or by a loader
         weights = _preprocessing(preprocessing)
@@ -219,9 +224,9 @@ class FolderDataModule(LightningDataModule):
             return self.found
         self.prepare_data()  # idempotent; makes this usable before a Trainer exists (training needs the classes)
         if self.labels_file is None:
-            self.found = scan_folder(self.root)
+            self.found = scan_folder(self.root, merge_case=self.merge_case)
             return self.found
-        table, missing = read_labels(self.labels_file, self.root)
+        table, missing = read_labels(self.labels_file, self.root, merge_case=self.merge_case)
         if missing:
             self.skips.on_missing(missing)  # raises under data.bad_images=error; records them under skip
         self.found = table.select(np.fromiter((p not in missing for p in table.paths), dtype=bool, count=len(table)))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from transferlab.data.class_names import canonical_names
 from transferlab.data.layouts import image_paths, split_of_name
 from transferlab.data.samples import SampleTable
 
@@ -23,7 +25,9 @@ log = logging.getLogger(__name__)
 LABEL_COLUMNS = ("path", "label")
 
 
-def read_labels(labels: str | Path | pd.DataFrame, root: str | Path) -> tuple[SampleTable, dict[str, str]]:
+def read_labels(
+    labels: str | Path | pd.DataFrame, root: str | Path, *, merge_case: bool = False
+) -> tuple[SampleTable, dict[str, str]]:
     """The images a label table lists, and those of its files that do not exist (path → reason).
 
     Args:
@@ -32,6 +36,8 @@ def read_labels(labels: str | Path | pd.DataFrame, root: str | Path) -> tuple[Sa
             ``test`` or a synonym of `SPLIT_NAMES`; empty: drawn by the stratified split). Other columns are
             ignored. Class names are the sorted unique labels.
         root: the folder relative paths start from.
+        merge_case: labels that differ only by case or Unicode form are one class (see ``class_names.py``);
+            false: they are an error.
 
     Raises:
         FileNotFoundError: the CSV file does not exist.
@@ -62,6 +68,8 @@ def read_labels(labels: str | Path | pd.DataFrame, root: str | Path) -> tuple[Sa
     splits = frame["split"].tolist() if "split" in frame.columns else [""] * len(paths)
     rows = [row + 2 for row in range(len(paths))]  # as a spreadsheet numbers them: the header is row 1
     _check_cells(source, rows, paths, labels_, splits)
+    classes = canonical_names(Counter(labels_), source=source, merge_case=merge_case)
+    labels_ = [classes[label] for label in labels_]
     table = SampleTable.from_rows(
         (path, label, split_of_name(split) if split.strip() else None)
         for path, label, split in zip(paths, labels_, splits, strict=True)

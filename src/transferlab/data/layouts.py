@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from transferlab.data.images import IMAGE_SUFFIXES, is_image_file
+from transferlab.data.class_names import canonical_names
 from transferlab.data.samples import SPLITS, UNASSIGNED, SampleTable, object_array
 
 if TYPE_CHECKING:
@@ -97,12 +98,13 @@ def detect_layout(root: str | Path, folders: list[str]) -> dict[str, str]:
     return {split: by_split[split][0] for split in SPLITS if split in by_split}
 
 
-def scan_folder(root: str | Path) -> SampleTable:
+def scan_folder(root: str | Path, *, merge_case: bool = False) -> SampleTable:
     """Lists the images of a folder dataset in either layout (see the module docstring and `detect_layout`).
 
     Paths are posix paths relative to root (``validation/cat/1.jpg`` for a split folder, so ``splits.csv`` shows
     which folder each image came from). Hidden files and folders are ignored. Rows are ordered by (split, class,
-    path), so the table does not depend on the order in which the file system lists a folder.
+    path), so the table does not depend on the order in which the file system lists a folder. Class folders whose
+    names differ only by case or Unicode form are an error, or one class with ``merge_case`` (see ``class_names.py``).
     """
     root = Path(root)
     if not root.is_dir():
@@ -117,7 +119,10 @@ def scan_folder(root: str | Path) -> SampleTable:
         )
     split_folders = detect_layout(root, top)
     if split_folders:
-        by_split = {split: _scan_classes(root / folder, f"{folder}/") for split, folder in split_folders.items()}
+        by_split = {
+            split: _merged(_scan_classes(root / folder, f"{folder}/"), root / folder, merge_case)
+            for split, folder in split_folders.items()
+        }
         train = split_folders["train"]
         for split, folder in split_folders.items():
             extra = sorted(set(by_split[split]) - set(by_split["train"]))
@@ -133,7 +138,7 @@ def scan_folder(root: str | Path) -> SampleTable:
             ", ".join(f"{split}={folder}/" for split, folder in split_folders.items()),
         )
     else:
-        by_split = {None: _scan_classes(root, "")}
+        by_split = {None: _merged(_scan_classes(root, ""), root, merge_case)}
         class_names = sorted(by_split[None])
     if len(class_names) < 2:
         raise ValueError(
@@ -157,6 +162,16 @@ def _table_of_groups(class_names: list[str], groups: list[tuple[int, int, list[s
         np.repeat(np.array([label for _, label, _ in groups], dtype=np.int32), sizes),
         np.repeat(np.array([split for split, _, _ in groups], dtype=np.int8), sizes),
     )
+
+
+def _merged(classes: dict[str, list[str]], folder: Path, merge_case: bool) -> dict[str, list[str]]:
+    """`classes` with the folders of one class spelled differently (``Cat/``, ``cat/``) as one entry."""
+    counts = {name: len(paths) for name, paths in classes.items()}
+    names = canonical_names(counts, source=f"the class folders of {folder}", merge_case=merge_case)
+    merged: dict[str, list[str]] = {}
+    for name, paths in classes.items():
+        merged.setdefault(names[name], []).extend(paths)
+    return {name: sorted(paths) for name, paths in merged.items()}
 
 
 def _subdirs(folder: Path) -> list[str]:
