@@ -228,3 +228,21 @@ def test_labels_that_differ_only_by_spaces_case_or_unicode_form(tmp_path: Path) 
     assert module(str(tmp_path), labels_file=labels, merge_case=True, num_workers=0).find_images().class_names == (
         table.class_names
     )
+
+
+def test_archive_and_file_system_leftovers_are_not_classes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A zip made on a Mac, a Synology share, a Windows drive (issue 24): __MACOSX with its ._ files, @eaDir
+    thumbnails, $RECYCLE.BIN, .ipynb_checkpoints, Thumbs.db: none is a class, an image, or a mixed layout."""
+    write_images(
+        tmp_path,
+        *("train/cat/1.png", "train/cat/2.png", "train/dog/3.png", "train/dog/4.png", "validation/cat/5.png"),
+        *("validation/dog/6.png", "__MACOSX/train/cat/._1.png", "train/cat/@eaDir/1.png/SYNOFILE_THUMB_M.jpg"),
+        *("$RECYCLE.BIN/old.png", "System Volume Information/x.png", ".ipynb_checkpoints/y.png"),
+    )
+    (tmp_path / "train" / "cat" / "Thumbs.db").write_bytes(b"\0" * 16)
+    (tmp_path / "train" / "dog" / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    with caplog.at_level("INFO", logger="transferlab.data.layouts"):
+        table = scan_folder(tmp_path)
+    assert table.class_names == ["cat", "dog"] and len(table) == 6
+    assert not [s.path for s in table if "@eaDir" in s.path or "MACOSX" in s.path]
+    assert "'$RECYCLE.BIN', '@eaDir', 'System Volume Information', '__MACOSX'" in caplog.text

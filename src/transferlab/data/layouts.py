@@ -11,6 +11,11 @@ Two folder layouts are read, decided by the names of the root's top-level folder
 A root whose top-level folders mix split names and other names could mean either, so it is an error, never a
 guess: a folder named ``validation`` beside ``cat`` and ``dog`` is not read as a class.
 
+Hidden files and folders (``.git``, ``.ipynb_checkpoints``, macOS's ``._*`` AppleDouble files) and the folders that
+archives and file systems leave behind (:data:`LEFTOVER_FOLDERS`: ``__MACOSX``, Synology's ``@eaDir`` thumbnails,
+Windows' ``$RECYCLE.BIN`` and ``System Volume Information``) are ignored, named in one log line: never a class, never
+a reason for the mixed-layout error, never an image. ``Thumbs.db`` and ``desktop.ini`` are not image names.
+
 A label file (``data.labels_file``, or a pandas DataFrame from Python) lists ``path,label[,split]`` rows instead;
 then the folders' names mean nothing (``label_files.py``).
 """
@@ -26,14 +31,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from transferlab.data.images import IMAGE_SUFFIXES, is_image_file
 from transferlab.data.class_names import canonical_names
+from transferlab.data.images import IMAGE_SUFFIXES, is_image_file
 from transferlab.data.samples import SPLITS, UNASSIGNED, SampleTable, object_array
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+
+# Folders that archives and file systems leave beside the data, compared case-folded (hidden ones are skipped too).
+LEFTOVER_FOLDERS = frozenset({"__macosx", "@eadir", "$recycle.bin", "system volume information"})
 
 # Folder names (lower case) that mean a split, and the split each means. One table for folders and label files.
 SPLIT_NAMES: Mapping[str, str] = {
@@ -112,7 +120,8 @@ def scan_folder(root: str | Path, *, merge_case: bool = False) -> SampleTable:
             f"data.root {str(root)!r} is not a folder: set data.root to the folder holding the class folders "
             "(or train/, val/, test/ folders of class folders)."
         )
-    top = _subdirs(root)
+    ignored: set[str] = set()
+    top = _subdirs(root, ignored)
     if not top and not any(not name.startswith(".") for name in os.listdir(root)):
         raise ValueError(
             f"data.root {str(root)!r} is empty: put one folder per class in it, each holding that class's images."
@@ -120,7 +129,7 @@ def scan_folder(root: str | Path, *, merge_case: bool = False) -> SampleTable:
     split_folders = detect_layout(root, top)
     if split_folders:
         by_split = {
-            split: _merged(_scan_classes(root / folder, f"{folder}/"), root / folder, merge_case)
+            split: _merged(_scan_classes(root / folder, f"{folder}/", ignored), root / folder, merge_case)
             for split, folder in split_folders.items()
         }
         train = split_folders["train"]
@@ -138,8 +147,10 @@ def scan_folder(root: str | Path, *, merge_case: bool = False) -> SampleTable:
             ", ".join(f"{split}={folder}/" for split, folder in split_folders.items()),
         )
     else:
-        by_split = {None: _merged(_scan_classes(root, ""), root, merge_case)}
+        by_split = {None: _merged(_scan_classes(root, "", ignored), root, merge_case)}
         class_names = sorted(by_split[None])
+    if ignored:
+        log.info("%s: ignored %s (left by archives and file systems: not classes, not images)", root, sorted(ignored))
     if len(class_names) < 2:
         raise ValueError(
             f"data.root {str(root)!r} has {len(class_names)} class folder(s) {class_names}: "
@@ -174,15 +185,23 @@ def _merged(classes: dict[str, list[str]], folder: Path, merge_case: bool) -> di
     return {name: sorted(paths) for name, paths in merged.items()}
 
 
-def _subdirs(folder: Path) -> list[str]:
+def is_leftover(name: str) -> bool:
+    """A hidden file or folder, or one that an archive or a file system leaves behind (see the module docstring)."""
+    return name.startswith(".") or name.casefold() in LEFTOVER_FOLDERS
+
+
+def _subdirs(folder: Path, ignored: set[str] | None = None) -> list[str]:
     # is_dir() follows symlinks here so that class or split folders may be links to data stored elsewhere.
     with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+        folders = [e.name for e in entries if e.is_dir()]
+    if ignored is not None:
+        ignored.update(name for name in folders if not name.startswith(".") and is_leftover(name))
+    return sorted(name for name in folders if not is_leftover(name))
 
 
-def _scan_classes(folder: Path, prefix: str) -> dict[str, list[str]]:
+def _scan_classes(folder: Path, prefix: str, ignored: set[str]) -> dict[str, list[str]]:
     """Maps each class folder of `folder` to the sorted posix paths (starting with `prefix`) of its images."""
-    names = _subdirs(folder)
+    names = _subdirs(folder, ignored)
     if not names:
         raise ValueError(
             f"{folder} has no class folders: put the images of each class in a folder named after the class. "
@@ -190,7 +209,7 @@ def _scan_classes(folder: Path, prefix: str) -> dict[str, list[str]]:
         )
     classes = {}
     for name in names:
-        paths = image_paths(folder / name, f"{prefix}{name}")
+        paths = image_paths(folder / name, f"{prefix}{name}", ignored)
         if not paths:
             raise ValueError(
                 f"class folder {folder / name} has no images: add images or remove the folder "
@@ -200,8 +219,9 @@ def _scan_classes(folder: Path, prefix: str) -> dict[str, list[str]]:
     return classes
 
 
-def image_paths(class_dir: Path, rel: str) -> list[str]:
-    """Sorted posix paths (starting with `rel`) of the images in `class_dir` and its subfolders."""
+def image_paths(class_dir: Path, rel: str, ignored: set[str] | None = None) -> list[str]:
+    """Sorted posix paths (starting with `rel`) of the images in `class_dir` and its subfolders; the leftover
+    folders skipped among them are added to `ignored`."""
     found: list[str] = []
     runs = 0  # folders that contributed a sorted run of paths
     pending = [(os.fspath(class_dir), rel)]
@@ -217,7 +237,9 @@ def image_paths(class_dir: Path, rel: str) -> list[str]:
         found.extend(map(f"{rel_folder}/".__add__, names))
         runs += bool(names)
         # Like os.walk, symlinked subfolders are not followed, so a link loop cannot hang the scan.
-        pending.extend((e.path, f"{rel_folder}/{e.name}") for e in subfolders if not e.name.startswith("."))
+        pending.extend((e.path, f"{rel_folder}/{e.name}") for e in subfolders if not is_leftover(e.name))
+        if ignored is not None:
+            ignored.update(e.name for e in subfolders if not e.name.startswith(".") and is_leftover(e.name))
     if runs > 1:  # images in subfolders too: merge the runs
         found.sort()
     return found
