@@ -223,7 +223,7 @@ def test_labels_that_differ_only_by_spaces_case_or_unicode_form(tmp_path: Path) 
     table, missing = read_labels(labels, tmp_path, merge_case=True)
     assert not missing and len(table.class_names) == 3
     assert {"cat", "dog"} <= set(table.class_names)
-    assert unicodedata.normalize("NFC", [n for n in table.class_names if n.startswith("caf")][0]) == "café"
+    assert unicodedata.normalize("NFC", next(n for n in table.class_names if n.startswith("caf"))) == "café"
     assert table.class_counts() == [2, 3, 3]
     assert module(str(tmp_path), labels_file=labels, merge_case=True, num_workers=0).find_images().class_names == (
         table.class_names
@@ -246,3 +246,47 @@ def test_archive_and_file_system_leftovers_are_not_classes(tmp_path: Path, caplo
     assert table.class_names == ["cat", "dog"] and len(table) == 6
     assert not [s.path for s in table if "@eaDir" in s.path or "MACOSX" in s.path]
     assert "'$RECYCLE.BIN', '@eaDir', 'System Volume Information', '__MACOSX'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("excel_utf8.csv", "\ufeffpath,label\n{rows}"),  # Excel's "CSV UTF-8": a byte-order mark
+        ("european.csv", "path;label\n{rows_semicolon}"),  # European Excel: semicolons
+        ("tabs.csv", "path\tlabel\n{rows_tab}"),
+        ("quoted.csv", '"path","label"\n{rows}'),
+        ("pandas_index.csv", ",path,label\n{rows_indexed}"),  # DataFrame.to_csv without index=False
+    ],
+)
+def test_spreadsheet_exports_read_as_intended(tmp_path: Path, name: str, text: str) -> None:
+    """Issue 24: a label file as spreadsheets and pandas write it gives the same table as a plain CSV."""
+    files = ["a 1.png", "a;2.png", "b 3.png", "b,4.png"]  # separators inside names, quoted where the CSV needs it
+    labels = ["a", "a", "b", "b"]
+    write_images(tmp_path, *files)
+    rows = "".join(f'"{f}",{lab}\n' for f, lab in zip(files, labels, strict=True))
+    text = text.format(
+        rows=rows,
+        rows_semicolon="".join(f'"{f}";{lab}\n' for f, lab in zip(files, labels, strict=True)),
+        rows_tab="".join(f"{f}\t{lab}\n" for f, lab in zip(files, labels, strict=True)),
+        rows_indexed="".join(f'{i},"{f}",{lab}\n' for i, (f, lab) in enumerate(zip(files, labels, strict=True))),
+    )
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    table, missing = read_labels(tmp_path / name, tmp_path)
+    assert not missing and table.class_names == ["a", "b"]
+    assert sorted(table.paths.tolist()) == sorted(files)
+
+
+def test_windows_paths_in_a_label_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_images(tmp_path, "img/001.png", "img/002.png", "other/003.png", "other/004.png")
+    (tmp_path / "labels.csv").write_text(
+        "path,label\nimg\\001.png,a\nimg\\002.png,a\nother/003.png,b\nother\\004.png,b\n"
+    )
+    with caplog.at_level("INFO", logger="transferlab.data.label_files"):
+        table, missing = read_labels(tmp_path / "labels.csv", tmp_path)
+    assert not missing and sorted(table.paths.tolist()) == [
+        "img/001.png",
+        "img/002.png",
+        "other/003.png",
+        "other/004.png",
+    ]
+    assert "backslashes of 3 path(s)" in caplog.text

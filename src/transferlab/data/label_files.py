@@ -54,16 +54,14 @@ def read_labels(
         path = Path(labels).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{source} does not exist: point it at a CSV file with columns path,label[,split].")
-        # dtype=str and no NA parsing: a class named "NA" or "1" stays that string. surrogateescape: file names
-        # that are not valid UTF-8 (legal on Linux) round-trip byte for byte, as in splits.csv.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+        frame = _read_csv(path, source)
     missing_columns = [column for column in LABEL_COLUMNS if column not in frame.columns]
     if missing_columns:
         raise ValueError(
             f"{source} has columns {list(frame.columns)} but needs {list(LABEL_COLUMNS)} (and optionally split): "
             "rename its columns."
         )
-    paths = [_normalise(p) for p in frame["path"].tolist()]
+    paths = _windows_separators([_normalise(p) for p in frame["path"].tolist()], Path(root), source)
     labels_ = [label.strip() for label in frame["label"].tolist()]
     splits = frame["split"].tolist() if "split" in frame.columns else [""] * len(paths)
     rows = [row + 2 for row in range(len(paths))]  # as a spreadsheet numbers them: the header is row 1
@@ -78,6 +76,53 @@ def read_labels(
     missing = {p: f"listed in {source} but missing" for p in paths if not os.path.isfile(os.path.join(root, p))}
     _warn_unlisted(root, set(paths), source)
     return table, missing
+
+
+def _read_csv(path: Path, source: str) -> pd.DataFrame:
+    """A label CSV as spreadsheets export it: a UTF-8 byte-order mark stripped (Excel's "CSV UTF-8"), the separator
+    sniffed among ``,`` ``;`` (European Excel) tab and ``|``, quoted headers unquoted, and pandas' unnamed index
+    column (``to_csv`` without ``index=False``) dropped with a log line."""
+    import csv
+
+    import pandas as pd
+
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as file:
+        sample = file.read(64 * 1024)
+    try:
+        separator = csv.Sniffer().sniff(sample.split("\n", 1)[0] or ",", delimiters=",;\t|").delimiter
+    except csv.Error:  # one column, or nothing to tell by: comma, and the column check below explains
+        separator = ","
+    # dtype=str and no NA parsing: a class named "NA" or "1" stays that string. surrogateescape: file names
+    # that are not valid UTF-8 (legal on Linux) round-trip byte for byte, as in splits.csv.
+    frame = pd.read_csv(
+        path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig", encoding_errors="surrogateescape"
+    )
+    first = frame.columns[0] if len(frame.columns) else None
+    unnamed = first is not None and (first == "" or first.startswith("Unnamed: 0"))
+    if unnamed and frame[first].tolist() == [str(i) for i in range(len(frame))]:
+        log.info("%s: dropped its unnamed first column (a pandas index: 0, 1, 2, …)", source)
+        frame = frame.drop(columns=first)
+    return frame
+
+
+def _windows_separators(paths: list[str], root: Path, source: str) -> list[str]:
+    """Paths written on Windows (``img\\001.png``) read with ``/`` where the file exists only that way (POSIX only:
+    on Windows a backslash already separates)."""
+    if os.sep == "\\" or not any("\\" in path for path in paths):
+        return paths
+    fixed = []
+    for path in paths:
+        if "\\" in path and not os.path.exists(os.path.join(root, path)):
+            posix = Path(path.replace("\\", "/")).as_posix()
+            if os.path.exists(os.path.join(root, posix)):
+                path = posix
+        fixed.append(path)
+    changed = sum(a != b for a, b in zip(paths, fixed, strict=True))
+    if changed:
+        log.info(
+            "%s: read the backslashes of %d path(s) as folder separators (a file written on Windows)", source, changed
+        )
+    return fixed
 
 
 def _normalise(path: str) -> str:
