@@ -44,3 +44,38 @@ def test_step_and_plateau_step_per_epoch() -> None:
     assert step(two_group_optimizer(), total_steps=1, steps_per_epoch=1)["interval"] == "epoch"
     config = plateau(two_group_optimizer(), total_steps=1, steps_per_epoch=1, patience=0)
     assert config["monitor"] == "val/loss" and config["interval"] == "epoch"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("trainer.max_epochs=-1", "+trainer.max_steps=7"),  # Lightning's "no epoch limit", ended by steps
+        ("trainer.max_epochs=null", "+trainer.max_steps=7"),
+        ("trainer.max_epochs=-1", "scheduler=step", "+trainer.max_time=00:00:00:02"),  # ended by time
+    ],
+)
+def test_trainer_values_lightning_calls_special_train_to_the_end(config, tmp_path, overrides) -> None:
+    """Issue 24: -1, null, max_steps and max_time end a run as Lightning documents, with a schedule that fits."""
+    from transferlab.commands.train import run
+
+    metrics = run(config(*overrides, output_dir=tmp_path / "run"))
+    assert metrics["epochs"] >= 1 and 0 <= metrics["test_acc"] <= 1
+
+
+def test_a_run_stopped_before_its_first_validation_says_so(config, tmp_path) -> None:
+    from transferlab.commands.train import run
+
+    cfg = config("trainer.max_epochs=-1", "+trainer.max_steps=3", output_dir=tmp_path / "run")
+    with pytest.raises(
+        ValueError, match=r"ended at step 3 \(trainer.max_steps=3.*before its first validation \(an epoch is 5"
+    ):
+        run(cfg)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_schedule_that_needs_a_length_says_so_for_a_run_without_one(config, tmp_path) -> None:
+    from transferlab.commands.train import run
+
+    cfg = config("trainer.max_epochs=-1", "scheduler=cosine", output_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match=r"scheduler=cosine plans .* trainer.max_epochs=-1 with no trainer.max_steps"):
+        run(cfg)

@@ -128,6 +128,15 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
 def best_checkpoint(trainer: Trainer) -> tuple[str, Any]:
     """The best checkpoint of the fit and its score."""
     checkpoint = trainer.checkpoint_callback
+    never_validated = "val/acc" not in trainer.callback_metrics
+    if isinstance(checkpoint, ModelCheckpoint) and not checkpoint.best_model_path and never_validated:
+        # Lightning validates at the end of an epoch; a run stopped inside its first one never did.
+        raise ValueError(
+            f"the run ended at step {trainer.global_step} (trainer.max_steps={trainer.max_steps}, or "
+            f"trainer.max_time) before its first validation (an epoch is {trainer.num_training_batches} steps), so "
+            "no checkpoint could be chosen by val/acc. Let it run at least one epoch: raise "
+            f"trainer.max_steps to {trainer.num_training_batches} or more, or set trainer.max_epochs instead."
+        )
     if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
         raise RuntimeError("Training produced no checkpoint: callbacks.model_checkpoint must stay enabled")
     best, best_score = checkpoint.best_model_path, checkpoint.best_model_score

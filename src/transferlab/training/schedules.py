@@ -24,13 +24,14 @@ log = logging.getLogger(__name__)
 def warmup_cosine(
     optimizer: Optimizer,
     *,
-    total_steps: int,
+    total_steps: int | None,
     steps_per_epoch: int,
     warmup_epochs: float = 1.0,
     warmup_start_factor: float = 0.01,
     min_lr_factor: float = 0.0,
 ) -> dict[str, Any]:
     """Linear warm-up for ``warmup_epochs``, then cosine annealing to ``min_lr_factor`` × lr, stepped per batch."""
+    total_steps = _horizon(total_steps, "cosine")
     warmup_steps = min(round(warmup_epochs * steps_per_epoch), max(total_steps - 1, 0))
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     cosine = lr_scheduler.CosineAnnealingLR(
@@ -44,16 +45,17 @@ def warmup_cosine(
 
 
 def one_cycle(
-    optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, pct_start: float = 0.25
+    optimizer: Optimizer, *, total_steps: int | None, steps_per_epoch: int, pct_start: float = 0.25
 ) -> dict[str, Any]:
     """fastai's one-cycle policy; each group's configured rate is its peak."""
+    total_steps = _horizon(total_steps, "one_cycle")
     max_lrs = [group["lr"] for group in optimizer.param_groups]
     scheduler = lr_scheduler.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct_start)
     return {"scheduler": scheduler, "interval": "step"}
 
 
 def step(
-    optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, step_epochs: int = 10, gamma: float = 0.1
+    optimizer: Optimizer, *, total_steps: int | None, steps_per_epoch: int, step_epochs: int = 10, gamma: float = 0.1
 ) -> dict[str, Any]:
     """Multiply every rate by ``gamma`` every ``step_epochs`` epochs."""
     return {
@@ -65,7 +67,7 @@ def step(
 def plateau(
     optimizer: Optimizer,
     *,
-    total_steps: int,
+    total_steps: int | None,
     steps_per_epoch: int,
     monitor: str = "val/loss",
     mode: str = "min",
@@ -88,13 +90,34 @@ def plateau(
 # simply go on.
 
 
+def _horizon(total_steps: int | None, name: str) -> int:
+    if total_steps is None:
+        raise ValueError(
+            f"scheduler={name} plans the learning rate over the run's length, but trainer.max_epochs=-1 with no "
+            "trainer.max_steps sets none: set trainer.max_epochs or trainer.max_steps, or use scheduler=step, "
+            "scheduler=plateau or scheduler=none (trainer.max_time alone stops a run, but plans no length)"
+        )
+    return total_steps
+
+
+def run_length(trainer: Any) -> tuple[int | None, int]:
+    """The run's optimizer steps (None without an end: ``trainer.max_epochs=-1`` and no ``trainer.max_steps``) and
+    its steps per epoch."""
+    estimated = trainer.estimated_stepping_batches  # float("inf") for a run without an end
+    if estimated == float("inf"):
+        per_epoch = trainer.num_training_batches // max(trainer.accumulate_grad_batches, 1)
+        return None, max(per_epoch if per_epoch != float("inf") else 1, 1)
+    total_steps = int(estimated)
+    epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
+    return total_steps, max(total_steps // epochs, 1)
+
+
 def build_scheduler(spec: Any, optimizer: Optimizer, trainer: Any) -> dict[str, Any]:
     """The Lightning scheduler config of `spec` (a ``conf/scheduler`` config: ``_target_`` + ``_partial_``) for
     `optimizer`, planned for `trainer`'s run; the plan travels inside the scheduler's state (see above)."""
     from hydra.utils import instantiate
 
-    total_steps = int(trainer.estimated_stepping_batches)
-    steps_per_epoch = max(total_steps // max(trainer.max_epochs or 1, 1), 1)
+    total_steps, steps_per_epoch = run_length(trainer)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     # A checkpoint written before the modules moved names the old module (see runs/legacy.py).
     config = instantiate(upgrade_targets(copy.deepcopy(spec)))(
@@ -110,7 +133,7 @@ def replan(trainer: Any, config: Any, spec: Any) -> str | None:
     """Rebuilds the step-wise scheduler of Lightning's `config` when the run's length no longer matches its plan;
     returns what was done, for the log, or None when nothing changed."""
     plan = getattr(config.scheduler, "transferlab_plan", None)
-    total_steps = int(trainer.estimated_stepping_batches)
+    total_steps, _ = run_length(trainer)
     if plan is None or config.interval != "step" or plan["total_steps"] == total_steps:
         return None
     optimizer = config.scheduler.optimizer
