@@ -108,10 +108,10 @@ def backbone_from(name: str, built: Mapping[str, Any]) -> Backbone:
 # Names
 
 
-def available_backbones(pattern: str | None = None, *, timm_models: bool = True) -> list[str]:
+def available_backbones(pattern: str | None = None, *, include_timm: bool = True) -> list[str]:
     """torchvision classification models by name, then timm models as ``timm/<name>``; ``pattern`` is a glob."""
     names = torchvision_families.names()
-    if timm_models:
+    if include_timm:
         names += [TIMM_PREFIX + n for n in timm_models.names()]
     return [
         n for n in names if pattern is None or fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, TIMM_PREFIX + pattern)
