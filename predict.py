@@ -7,14 +7,17 @@ from transferlab.launch.startup import prepare
 
 prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 
+from transferlab.launch.cli import user_errors  # noqa: E402
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from transferlab.commands.predict import (
-        predict,  # torch and Lightning: imported when the command runs, not for --help
-    )
+    with user_errors():
+        from transferlab.commands.predict import (
+            predict,  # torch and Lightning: imported when the command runs, not for --help
+        )
 
-    predict(cfg)
+        predict(cfg)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ from transferlab.launch.startup import prepare
 
 prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 
+from transferlab.launch.cli import user_errors  # noqa: E402
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="probe")
 def main(cfg: DictConfig) -> float:
-    from transferlab.commands.probe import linear_probe  # torch and Lightning: imported when the command runs
+    with user_errors():
+        from transferlab.commands.probe import linear_probe  # torch and Lightning: imported when the command runs
 
-    return linear_probe(cfg)["best_val_acc"]
+        return linear_probe(cfg)["best_val_acc"]
 
 
 if __name__ == "__main__":

@@ -1,22 +1,19 @@
 """Train an image classifier: `python train.py strategy=finetune data=folder data.root=/path/to/images`."""
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from transferlab.launch.startup import prepare
 
 prepare()  # first: the configs' resolvers and the environment; nothing heavy, so --help stays fast
 
-from transferlab.launch.cli import config_errors  # noqa: E402
+from transferlab.launch.cli import ConfigError, in_multirun, user_errors  # noqa: E402
 from transferlab.launch.resume import prepare_launch  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    with config_errors(multirun=multirun):
+    with user_errors():
         # A re-launch into a run dir: its saved config, checked against this launch's overrides before anything
         # is written; a finished run (ckpt_path=auto) is skipped here, before torch is imported.
         launch = prepare_launch(cfg)
@@ -28,8 +25,10 @@ def main(cfg: DictConfig) -> float | None:
 
         # The returned value is what Hydra sweepers (e.g. Optuna) optimise.
         try:
-            return run(launch.cfg)["best_val_acc"]
+            return run(launch.cfg, on_start=launch.record)["best_val_acc"]
         except Exception as error:
+            if isinstance(error, ConfigError) and not in_multirun():
+                raise  # a refused launch writes nothing, not even error.txt (user_errors prints it)
             # error.txt in the job dir feeds summary.csv; in a multirun, returning lets the other jobs run, where
             # Hydra's basic launcher would abort the whole sweep on the exception. None, not NaN: hydra-optuna-sweeper
             # 1.3.0 records None as a failed trial but crashes the study on NaN (facebookresearch/hydra#2237).

@@ -289,4 +289,4 @@ def test_windows_paths_in_a_label_file(tmp_path: Path, caplog: pytest.LogCapture
         "other/003.png",
         "other/004.png",
     ]
-    assert "backslashes of 3 path(s)" in caplog.text
+    assert "read 3 path(s) with backslashes as folder separators" in caplog.text

@@ -32,7 +32,11 @@ def loaded_count(dm: FolderDataModule) -> int:
     assert dm.batch_size == 1  # so that the train loader's drop_last leaves nothing out and counts are exact
     total = 0
     for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
-        for images, labels in loader:
+        for batch in loader:
+            if batch is None:  # the training loader's batch whose every file was unreadable (SkippingDataLoader)
+                assert loader.keep_empty
+                continue
+            images, labels = batch
             assert images.shape[1:] == (3, 32, 32) and len(labels) == len(images)
             total += len(images)
     return total

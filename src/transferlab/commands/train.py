@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,7 @@ from transferlab.runs.layout import (
     write_metrics,
 )
 from transferlab.runs.lock import hold_run_dir
-from transferlab.training.checkpointing import (
-    best_checkpoint_in,
-    resolve_ckpt_path,
-)
+from transferlab.training.checkpointing import best_checkpoint_in, checkpoint_space, resolve_ckpt_path
 from transferlab.training.classifier import ImageClassifier
 from transferlab.training.features import feature_extractor
 from transferlab.training.lr_find import find_learning_rate
@@ -54,13 +52,15 @@ from transferlab.training.trackers import log_config, log_results, run_files
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Trains, tests and reports one run; `on_start` is called once every check has passed, before training (what
+    train.py records of a resumed launch)."""
     prepare()  # the configs' resolvers, for callers that composed cfg themselves (tests, notebooks, sweeps)
     with hold_run_dir(cfg.paths.output_dir):  # one launch at a time per run dir
-        return _run(cfg)
+        return _run(cfg, on_start or (lambda: None))
 
 
-def _run(cfg: DictConfig) -> dict[str, Any]:
+def _run(cfg: DictConfig, on_start: Callable[[], None]) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     if finished(cfg, output_dir):  # ckpt_path=auto of a finished run (not one raising trainer.max_epochs)
         log.info("%s exists: this run already finished, skipping it (ckpt_path=auto)", output_dir / METRICS_FILE)
@@ -78,9 +78,11 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     rank_zero_only(write_splits_csv)(output_dir / SPLITS_FILE, datamodule.samples)
 
     model = build_model(cfg, settings, datamodule)
-    # best + last checkpoint + the temporary file of an atomic save, each weights plus optimizer state (<= 2x).
-    state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    check_output_dir(output_dir, need_bytes=9 * state_bytes)
+    try:
+        check_output_dir(output_dir, need_bytes=checkpoint_space(model, output_dir))
+    except OSError as error:  # refused: the user's to fix, and nothing of the run is touched (train.py)
+        raise ConfigError(str(error)) from error
+    on_start()
     if ckpt_path is None:
         # Fails here, before any training, when ImageNet weights cannot be downloaded.
         load_backbone_weights(model.backbone, cfg.model.weights)

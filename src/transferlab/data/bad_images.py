@@ -8,6 +8,10 @@ or ``full`` (every file decoded); ``auto`` is ``header`` under ``error`` (so tha
 training) and ``none`` under ``skip`` (so that a scan stays a directory walk). A file that passes the check and
 fails later, when a loader reads it (cut short after its header, deleted, truncated mid-run), meets the same
 policy there: skipped from its batch, or an error naming it.
+
+Whatever is left out, every class keeps at least one readable training image, or the run stops naming the class
+and what happened to its files (:meth:`SkippedImages.watch`): a class the model cannot learn would otherwise be
+trained and scored as if it were there.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, NamedTuple
 from torch.utils.data import DataLoader, default_collate
 
 from transferlab.data.images import check_image
+from transferlab.data.samples import SampleTable
 from transferlab.files import atomic_write_csv, read_csv_rows
 from transferlab.runs.layout import BAD_IMAGES_FILE, SKIPPED_FILE
 
@@ -29,6 +34,7 @@ log = logging.getLogger(__name__)
 POLICIES = ("skip", "error")
 VERIFY_LEVELS = ("auto", "none", "header", "full")
 LISTED_IN_MESSAGE = 50
+EXAMPLES_PER_CLASS = 3
 SKIPPED_HEADER = ("path", "reason")
 
 
@@ -101,21 +107,32 @@ class SkippingDataLoader(DataLoader):
     ``on_unreadable`` and skips a batch that has nothing left. Doing this in the loader, rather than failing in
     a worker, is what keeps the workers alive: a worker only ever returns values.
 
-    Under DDP a batch with *every* file unreadable is skipped on one rank only; the ranks then disagree on the
-    number of steps, which DDP does not allow. Use ``data.verify=header`` or ``full`` there so that such files
-    never enter the split.
+    With ``keep_empty`` (the training loader) a batch with nothing left is yielded as None, which the training
+    step skips: the epoch keeps its number of steps, so that Lightning still runs the epoch's validation and
+    checkpoints after its last batch (a loader that yields fewer batches than its length ends the epoch early,
+    without them). Elsewhere such a batch is left out.
+
+    Under DDP a batch with *every* file unreadable is skipped on one rank only; DDP does not allow that. Use
+    ``data.verify=header`` or ``full`` there so that such files never enter the split.
     """
 
-    def __init__(self, *args: Any, on_unreadable: Callable[[list[Unreadable]], None] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        on_unreadable: Callable[[list[Unreadable]], None] | None = None,
+        keep_empty: bool = False,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("collate_fn", collate_readable)
         super().__init__(*args, **kwargs)
         self.on_unreadable = on_unreadable
+        self.keep_empty = keep_empty
 
     def __iter__(self) -> Iterator[Any]:
         for batch, bad in super().__iter__():
             if bad and self.on_unreadable is not None:
                 self.on_unreadable(bad)
-            if batch is not None:
+            if batch is not None or self.keep_empty:
                 yield batch
 
 
@@ -135,6 +152,20 @@ class SkippedImages:
         self.verify = verify
         self.skipped_file = skipped_file
         self.skipped: dict[str, str] = {}  # path relative to root -> reason, found by the scan or by a loader
+        self._class_of: dict[str, str] = {}  # each watched training path -> its class
+        self._readable: dict[str, int] = {}  # each watched class -> its training paths not left out
+
+    def watch(self, training: SampleTable) -> None:
+        """From now on, stop as soon as a class of `training` (the images that may train) has none left readable.
+
+        Raises at once if one has none already (all its files missing or found unreadable); later, when a loader
+        leaves out the last one (``data.verify=none`` finds unreadable files only while training).
+        """
+        self._class_of = dict(zip(training.paths.tolist(), training.label_names(), strict=True))
+        self._readable = dict.fromkeys(training.class_names, 0)
+        for path, name in self._class_of.items():
+            self._readable[name] += path not in self.skipped
+        self._check_classes()
 
     def on_missing(self, missing: dict[str, str]) -> None:
         """Listed files that do not exist (a label table's; a saved split's, deleted since): ``data.bad_images``
@@ -162,6 +193,9 @@ class SkippedImages:
         if not new:
             return
         self.skipped.update(new)
+        for path in new:
+            if path in self._class_of:
+                self._readable[self._class_of[path]] -= 1
         for path, reason in new.items():
             log.warning("Skipping unreadable image %s: %s", self.root / path, reason)
         if self.skipped_file is not None:
@@ -170,6 +204,28 @@ class SkippedImages:
             "%d unreadable image(s) left out so far%s",
             len(self.skipped),
             f"; listed in {self.skipped_file}" if self.skipped_file else "",
+        )
+        self._check_classes()
+
+    def _check_classes(self) -> None:
+        empty = [name for name, count in self._readable.items() if count == 0]
+        if not empty:
+            return
+        lines = []
+        for name in empty:
+            paths = [path for path, label in self._class_of.items() if label == name]
+            if not paths:
+                lines.append(f"  {name!r}: no training image at all")
+                continue
+            examples = "; ".join(f"{path}: {self.skipped[path]}" for path in paths[:EXAMPLES_PER_CLASS])
+            more = f"; … {len(paths) - EXAMPLES_PER_CLASS} more" if len(paths) > EXAMPLES_PER_CLASS else ""
+            lines.append(f"  {name!r}: all {len(paths)} training file(s) left out ({examples}{more})")
+        listed = f" (all listed in {self.skipped_file})" if self.skipped_file is not None else ""
+        raise ValueError(
+            f"{len(empty)} class(es) of data.root {str(self.root)!r} have no usable training image{listed}:\n"
+            + "\n".join(lines)
+            + "\nA model cannot learn such a class: fix the paths or files, or remove the class from the label "
+            "file or the folder."
         )
 
     def on_unreadable(self, bad: list[Unreadable]) -> None:

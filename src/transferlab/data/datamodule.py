@@ -36,7 +36,7 @@ from transferlab.data.label_files import read_labels
 from transferlab.data.layouts import dataset_root, scan_folder
 from transferlab.data.preprocessing import Preprocessing
 from transferlab.data.samples import SPLITS, SampleTable
-from transferlab.data.splits import load_or_make_splits
+from transferlab.data.splits import load_or_make_splits, training_pool
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,7 @@ class FolderDataModule(LightningDataModule):
         self.augment = augment if isinstance(augment, Augment) else Augment.from_config(augment)
         self.download = download
         self.found: SampleTable | None = None  # what the folders or label table hold, before the split
+        self.listed: SampleTable | None = None  # the same with the files a label table lists that are missing
         self.samples: SampleTable | None = None
         self.datasets: dict[str, ImageFileDataset] = {}
         self.cache_features = cache_features
@@ -181,8 +182,10 @@ class FolderDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.samples is not None:  # Lightning calls setup once per fit/test; the split never changes within a run
             return
+        found = self.find_images()
+        self.skips.watch(training_pool(self.listed))  # a class whose listed files are all missing stops here
         self.samples = load_or_make_splits(
-            self.find_images(),
+            found,
             self.root,
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
@@ -193,6 +196,7 @@ class FolderDataModule(LightningDataModule):
             fold=self.fold,
             on_missing=self.skips.on_missing,
         )
+        self.skips.watch(self.samples.part("train"))
         if not len(self.samples.part("val")):
             raise ValueError(
                 f"The validation split of {self.root} is empty: set data.val_fraction > 0 or add a val/ folder"
@@ -224,9 +228,10 @@ class FolderDataModule(LightningDataModule):
             return self.found
         self.prepare_data()  # idempotent; makes this usable before a Trainer exists (training needs the classes)
         if self.labels_file is None:
-            self.found = scan_folder(self.root, merge_case=self.merge_case)
+            self.found = self.listed = scan_folder(self.root, merge_case=self.merge_case)
             return self.found
         table, missing = read_labels(self.labels_file, self.root, merge_case=self.merge_case)
+        self.listed = table
         if missing:
             self.skips.on_missing(missing)  # raises under data.bad_images=error; records them under skip
         self.found = table.select(np.fromiter((p not in missing for p in table.paths), dtype=bool, count=len(table)))
@@ -249,6 +254,7 @@ class FolderDataModule(LightningDataModule):
             # A last training batch of one image makes BatchNorm fail in train mode (one value per channel), and
             # tiny last batches give noisy steps; the images dropped differ every epoch, since train reshuffles.
             drop_last=split == "train" and len(dataset) >= self.batch_size,
+            keep_empty=split == "train",  # see SkippingDataLoader: the epoch keeps its validation
             persistent_workers=self.num_workers > 0,
         )
 

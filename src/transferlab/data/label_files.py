@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,7 +63,7 @@ def read_labels(
             f"{source} has columns {list(frame.columns)} but needs {list(LABEL_COLUMNS)} (and optionally split): "
             "rename its columns."
         )
-    paths = _windows_separators([_normalise(p) for p in frame["path"].tolist()], Path(root), source)
+    paths = _as_on_disk([_normalise(p) for p in frame["path"].tolist()], Path(root), source)
     labels_ = [label.strip() for label in frame["label"].tolist()]
     splits = frame["split"].tolist() if "split" in frame.columns else [""] * len(paths)
     rows = [row + 2 for row in range(len(paths))]  # as a spreadsheet numbers them: the header is row 1
@@ -105,24 +107,33 @@ def _read_csv(path: Path, source: str) -> pd.DataFrame:
     return frame
 
 
-def _windows_separators(paths: list[str], root: Path, source: str) -> list[str]:
-    """Paths written on Windows (``img\\001.png``) read with ``/`` where the file exists only that way (POSIX only:
-    on Windows a backslash already separates)."""
-    if os.sep == "\\" or not any("\\" in path for path in paths):
-        return paths
-    fixed = []
+def _as_on_disk(paths: list[str], root: Path, source: str) -> list[str]:
+    """Each listed path that does not exist read as the file it names in another spelling, where exactly that one
+    exists: backslashes as folder separators (a file written on Windows; POSIX only, on Windows they already
+    separate), or the name in the other Unicode normalisation form (macOS writes names decomposed, NFD; a CSV
+    typed elsewhere holds them composed, NFC). One log line says how many were read so."""
+    fixed, changed = [], Counter()
     for path in paths:
-        if "\\" in path and not os.path.exists(os.path.join(root, path)):
-            posix = Path(path.replace("\\", "/")).as_posix()
-            if os.path.exists(os.path.join(root, posix)):
-                path = posix
+        if path and not os.path.exists(os.path.join(root, path)):
+            for why, spelling in _spellings(path):
+                if spelling != path and os.path.exists(os.path.join(root, spelling)):
+                    path = spelling
+                    changed[why] += 1
+                    break
         fixed.append(path)
-    changed = sum(a != b for a, b in zip(paths, fixed, strict=True))
-    if changed:
-        log.info(
-            "%s: read the backslashes of %d path(s) as folder separators (a file written on Windows)", source, changed
-        )
+    for why, count in changed.items():
+        log.info("%s: read %d path(s) %s", source, count, why)
     return fixed
+
+
+def _spellings(path: str) -> Iterator[tuple[str, str]]:
+    if os.sep != "\\" and "\\" in path:
+        yield (
+            "with backslashes as folder separators (a file written on Windows)",
+            Path(path.replace("\\", "/")).as_posix(),
+        )
+    for form in ("NFC", "NFD"):
+        yield f"in Unicode form {form}, as the files are named on disk", unicodedata.normalize(form, path)
 
 
 def _normalise(path: str) -> str:

@@ -117,7 +117,7 @@ def load_or_make_splits(
     go to `on_missing` (the bad-images policy) and are left out; without it they are an error.
     """
     if splits_file is None:
-        table = _without(found, exclude, root)
+        table = _without(found, exclude)
         return stratified_split(
             table, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, folds=folds, fold=fold
         )
@@ -131,30 +131,20 @@ def load_or_make_splits(
             )
         on_missing(missing)  # raises under data.bad_images=error; records them under skip
         table = table.select(np.fromiter((p not in missing for p in table.paths), dtype=bool, count=len(table)))
-    return _without(table, exclude, root)
+    return _without(table, exclude)
 
 
-def _without(
-    table: SampleTable, exclude: Callable[[list[str]], Collection[str]] | None, root: str | Path
-) -> SampleTable:
-    """`table` less the paths that `exclude` picks; every class must keep at least one training image."""
+def _without(table: SampleTable, exclude: Callable[[list[str]], Collection[str]] | None) -> SampleTable:
+    """`table` less the paths that `exclude` picks (it records them; see ``bad_images.SkippedImages.watch`` for the
+    rule that every class keeps a training image)."""
     if exclude is None:
         return table
     dropped = set(exclude(table.paths.tolist()))
     if not dropped:
         return table
-    table = table.select(np.fromiter((path not in dropped for path in table.paths), dtype=bool, count=len(table)))
-    counts = table.select(_training_pool(table)).class_counts()
-    lost = [name for name, count in zip(table.class_names, counts, strict=True) if count == 0]
-    if lost:
-        raise ValueError(
-            f"class(es) {lost} of data.root {str(root)!r} have no readable training images left after "
-            "leaving out the unreadable or missing ones (see the log and skipped_images.csv): add readable images "
-            "or remove the class."
-        )
-    return table
+    return table.select(np.fromiter((path not in dropped for path in table.paths), dtype=bool, count=len(table)))
 
 
-def _training_pool(table: SampleTable) -> np.ndarray:
-    """Mask of the images that train or that `stratified_split` may draw val/test images from."""
-    return (table.splits == UNASSIGNED) | (table.splits == SPLITS.index("train"))
+def training_pool(table: SampleTable) -> SampleTable:
+    """The images that train or that `stratified_split` may draw val/test images from: a split not yet drawn."""
+    return table.select((table.splits == UNASSIGNED) | (table.splits == SPLITS.index("train")))

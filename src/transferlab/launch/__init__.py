@@ -8,7 +8,7 @@ from transferlab._lazy import lazy_exports
 _EXPORTS = {
     "prepare": "startup",
     "ConfigError": "cli",
-    "config_errors": "cli",
+    "user_errors": "cli",
     "prepare_launch": "resume",
 }
 __all__ = sorted(_EXPORTS)

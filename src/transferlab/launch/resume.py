@@ -9,7 +9,9 @@ anything in the run dir is written.
 
 The original ``.hydra/`` is kept: Hydra writes it only into a run dir that has none (``hydra.output_subdir`` is
 ``${transferlab.hydra_subdir:…}``), and each resumed launch writes its own config and overrides beside it, in
-``.hydra/resume-<n>/``. A launch that is refused or skipped (``ckpt_path=auto`` of a finished run) writes nothing.
+``.hydra/resume-<n>/`` once the command has accepted it (:meth:`Launch.record`). A launch that is refused (here,
+or by the command's own checks: no disk space for its checkpoints) or skipped (``ckpt_path=auto`` of a finished
+run) writes nothing.
 Light on purpose: it runs before torch is imported, so a skipped or refused launch answers at once.
 """
 
@@ -69,6 +71,15 @@ class Launch:
     skip: bool = False  # ckpt_path=auto of a run that has finished: nothing to do
     source: Path | None = None  # the run dir whose saved config `cfg` continues
     metrics: dict[str, Any] | None = None  # the finished run's metrics.json, when skipped
+    record_folder: Path | None = None  # where `record` saves this launch's config and overrides
+    overrides: tuple[str, ...] = ()
+
+    def record(self) -> None:
+        """Saves this launch's config into its run dir: called by the command once it has accepted the launch
+        (every check passed), so that a launch refused later (no disk space, say) still writes nothing."""
+        if self.record_folder is not None:
+            save_launch(self.record_folder, self.cfg, list(self.overrides))
+            self.record_folder = None
 
 
 def prepare_launch(cfg: DictConfig) -> Launch:
@@ -103,12 +114,11 @@ def prepare_launch(cfg: DictConfig) -> Launch:
         return Launch(merged, skip=True, source=source, metrics=metrics)
     if source == output_dir:
         folder = output_dir / HYDRA_DIR / f"{RESUME_PREFIX}{count_resumes(output_dir) + 1}"
-        save_launch(folder, merged, overrides)
-        log.info("Resuming %s with its saved config; this launch's config is in %s", source, folder)
+        log.info("Resuming %s with its saved config; this launch's config goes to %s", source, folder)
     else:  # a new run dir continuing another run's checkpoint: its .hydra/ (just written by Hydra) is its own
-        save_launch(output_dir / HYDRA_DIR, merged, overrides)
+        folder = output_dir / HYDRA_DIR
         log.info("Continuing %s with its saved config in %s", source, output_dir)
-    return Launch(merged, source=source)
+    return Launch(merged, source=source, record_folder=folder, overrides=tuple(overrides))
 
 
 def source_run(ckpt_path: Any, output_dir: Path, *, fresh: bool) -> Path | None:

@@ -19,7 +19,7 @@ from pytorch_lightning import Callback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from transferlab.files import atomic_file, temporary_name_prefix
-from transferlab.runs.layout import LAST_CHECKPOINT
+from transferlab.runs.layout import CHECKPOINT_DIR, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,16 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file (or use ckpt_path=auto)")
     return path
+
+
+def checkpoint_space(model: torch.nn.Module, output_dir: Path) -> int:
+    """Bytes a run into `output_dir` needs free for its checkpoints: best and last, each weights plus optimizer
+    state (at most twice the weights), and the temporary file of an atomic save, with room to spare (9x the
+    weights); less the checkpoints already there, which a resumed run replaces (at least one save's temporary file
+    stays needed)."""
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    present = sum(path.stat().st_size for path in (Path(output_dir) / CHECKPOINT_DIR).glob("*.ckpt"))
+    return max(9 * weights - present, 2 * weights)
 
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:

@@ -8,6 +8,7 @@ module, so reloading a checkpoint never downloads anything.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -30,6 +31,8 @@ from transferlab.training.finetuning import Strategy, hold_frozen
 from transferlab.training.mixing import build_batch_mixing
 from transferlab.training.param_groups import build_param_groups
 from transferlab.training.schedules import build_scheduler
+
+log = logging.getLogger(__name__)
 
 
 class ImageClassifier(LightningModule):
@@ -204,8 +207,33 @@ class ImageClassifier(LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(labels))
         return loss if stage != "test" else logits
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def on_train_epoch_start(self) -> None:
+        # Each epoch, not once: a gradual unfreezing can make BatchNorm layers train from a later epoch on.
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if getattr(datamodule, "batch_size", None) == 1 and self._batch_norm_trains():
+            raise ValueError(
+                f"data.batch_size=1 cannot train this model's BatchNorm layers ({self.hparams.backbone}: BatchNorm "
+                "needs more than one image per batch in training mode): set data.batch_size=2 or more (with "
+                "trainer.accumulate_grad_batches for memory), train only the head (strategy=feature_extraction), "
+                "or pick a backbone without BatchNorm (a ViT or ConvNeXt)."
+            )
+
+    def training_step(self, batch: tuple[Tensor, Tensor] | None, batch_idx: int) -> Tensor | None:
+        # A step on nothing, which Lightning's automatic optimisation skips: a batch whose files were all unreadable
+        # (data.bad_images=skip; see SkippingDataLoader), or one left with a single image by them, on which
+        # BatchNorm cannot run in training mode.
+        if batch is None or (len(batch[1]) == 1 and self._batch_norm_trains()):
+            log.warning(
+                "Skipped training batch %d of epoch %d: %s",
+                batch_idx,
+                self.current_epoch,
+                "every file in it was unreadable" if batch is None else "one image left, too few for BatchNorm",
+            )
+            return None
         return self._shared_step(batch, self.train_metrics, "train")
+
+    def _batch_norm_trains(self) -> bool:
+        return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training for m in self.modules())
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._shared_step(batch, self.val_metrics, "val")
