@@ -10,6 +10,7 @@ import torch
 from helpers import command_config, train_once
 
 from transferlab.commands.probe import fit_logistic_regression, linear_probe
+from transferlab.runs.layout import read_confusion_matrix
 
 SHRINK = [
     "data=folder",
@@ -48,7 +49,7 @@ def test_probe_writes_run_metrics_on_the_training_split(trained, shapes_root, we
     assert saved["test_acc"] == pytest.approx(metrics["test_acc"]) and 0 <= saved["test_acc"] <= 1
     assert saved["strategy"] == "linear_probe" and saved["weight_decay"] in (0.01, 1.0)
     assert saved["trainable_params"] == 512 * 5 + 5
-    assert sum(map(sum, saved["test_confusion_matrix"])) == 15
+    assert sum(map(sum, read_confusion_matrix(tmp_path, saved))) == 15
     assert set(saved["test_per_class_acc"]) == {"circle", "ellipse", "rectangle", "star", "triangle"}
     # Same data settings, same split as the training run: the comparison is on identical test images.
     assert (tmp_path / "splits.csv").read_bytes() == (run_dir / "splits.csv").read_bytes()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from transferlab.commands.train import run
+from transferlab.runs.layout import read_confusion_matrix
 from transferlab.training.classifier import ImageClassifier
 
 
@@ -22,8 +23,9 @@ def test_each_strategy_trains_tests_and_writes_its_files(config, tmp_path: Path,
     assert 0.0 <= saved["test_acc"] <= 1.0 and 0.0 <= saved["best_val_acc"] <= 1.0
     assert saved["epochs"] == 1
     assert saved["class_names"] == ["circle", "ellipse", "rectangle", "star", "triangle"]
-    assert len(saved["test_confusion_matrix"]) == 5
-    assert sum(map(sum, saved["test_confusion_matrix"])) == 15  # 5 classes × 3 test images
+    matrix = read_confusion_matrix(run_dir, saved)
+    assert saved["test_confusion_matrix_file"] == "confusion_matrix.csv" and matrix == metrics["test_confusion_matrix"]
+    assert len(matrix) == 5 and sum(map(sum, matrix)) == 15  # 5 classes × 3 test images
     with open(run_dir / "splits.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert {row["split"] for row in rows} == {"train", "val", "test"} and len(rows) == 75

@@ -129,10 +129,18 @@ def test_another_seed_gives_another_split():
 
 
 def test_too_small_class_error_names_class_and_count():
-    with pytest.raises(ValueError, match=r"'tiny' has 3 images.*0 val images.*lower the fraction"):
+    with pytest.raises(ValueError, match=r"1 class\(es\) .*'tiny' \(3: 0 val images\).*Lower the fraction"):
         split(class_items({"big": 50, "tiny": 3}), val_fraction=0.1, test_fraction=0.0, seed=0)
-    with pytest.raises(ValueError, match=r"'pair' has 2 images.*no training images"):
+    with pytest.raises(ValueError, match=r"'pair' \(2: no training images\)"):
         split(class_items({"big": 50, "pair": 2}), val_fraction=0.5, test_fraction=0.3, seed=0)
+
+
+def test_too_small_classes_are_all_named_in_one_error():
+    sizes = {"big": 200} | {f"rare{i:03d}": 2 + i % 3 for i in range(120)}
+    with pytest.raises(ValueError, match=r"^120 class\(es\) have too few images") as error:
+        split(class_items(sizes), val_fraction=0.1, test_fraction=0.1, seed=0)
+    assert all(f"'rare{i:03d}' (" in str(error.value) for i in range(120))
+    assert "'big'" not in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ whether it is broken from the command line or from Python."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from transferlab.runs.layout import (
     METRICS_FILE,
     OVERRIDES_FILE,
     RESOLVED_ERROR_FILE,
+    read_confusion_matrix,
     read_metrics,
     write_metrics,
 )
@@ -93,3 +95,19 @@ def test_a_finished_relaunch_retires_the_earlier_failure(config, tmp_path: Path)
     run(cfg)
     assert not (run_dir / ERROR_FILE).exists()  # summary.csv must not show a finished job with that error
     assert (run_dir / RESOLVED_ERROR_FILE).read_text().startswith("FileNotFoundError")  # kept, not lost
+
+
+def test_a_thousand_class_confusion_matrix_lives_in_its_own_file(tmp_path: Path) -> None:
+    names = [f"class,{i:04d}" for i in range(1000)]  # commas in names: the CSV quotes them
+    matrix = [[(i * 7 + j) % 3 if i != j else 5 for j in range(1000)] for i in range(1000)]
+    write_metrics(tmp_path, {"test_acc": 0.5, "class_names": names, "test_confusion_matrix": matrix})
+    assert len((tmp_path / "metrics.json").read_text().splitlines()) < 1100  # the names, not a million numbers
+    saved = read_metrics(tmp_path)
+    assert "test_confusion_matrix" not in saved and saved["test_confusion_matrix_file"] == "confusion_matrix.csv"
+    assert read_confusion_matrix(tmp_path, saved) == matrix
+    with (tmp_path / "confusion_matrix.csv").open(newline="") as file:
+        header = next(csv.reader(file))
+    assert header == ["true \\ predicted", *names]
+    # A run written before the matrix had its own file keeps it inline; it is read the same way.
+    assert read_confusion_matrix(tmp_path, {"test_confusion_matrix": [[1, 0], [0, 1]]}) == [[1, 0], [0, 1]]
+    assert read_confusion_matrix(tmp_path, {"test_acc": 0.5}) is None

@@ -20,7 +20,6 @@ from transferlab.data.bad_images import bad_images_error, resolve_verify, write_
 from transferlab.data.layouts import dataset_root, scan_folder
 from transferlab.data.samples import SPLITS
 from transferlab.data.splits import missing_files, read_splits_csv
-from transferlab.files import atomic_write_json
 from transferlab.inference.image_files import Predictions, predict_files
 from transferlab.inference.metrics import SUMMARY_METRICS, compute_metrics, write_per_class_csv, write_predictions_csv
 from transferlab.inference.trained_model import checkpoint_file, load_classifier
@@ -31,7 +30,6 @@ from transferlab.reports.run_plots import plot_learning_curves_of, plot_predicti
 from transferlab.runs.layout import (
     BAD_IMAGES_FILE,
     CONFIG_FILE,
-    METRICS_FILE,
     PER_CLASS_FILE,
     PLOTS_DIR,
     PREDICTIONS_FILE,
@@ -40,6 +38,7 @@ from transferlab.runs.layout import (
     read_config,
     read_metrics,
     run_dir_of,
+    write_metrics,
 )
 from transferlab.training.classifier import ImageClassifier
 
@@ -153,7 +152,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         plain = compute_metrics(predictions.plain_probs, targets, model.class_names)
         metrics["tta_views"] = list(predictions.views)
         metrics["no_tta"] = {key: plain[key] for key in SUMMARY_METRICS if key in plain}
-    atomic_write_json(output_dir / METRICS_FILE, metrics)
+    write_metrics(output_dir, metrics, matrix_key="confusion_matrix")
     write_per_class_csv(output_dir / PER_CLASS_FILE, metrics["per_class"])
     relative = [p.relative_to(images.root).as_posix() for p in predictions.paths]
     write_predictions_csv(output_dir / PREDICTIONS_FILE, relative, predictions.probs, targets, model.class_names)

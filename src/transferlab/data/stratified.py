@@ -59,6 +59,8 @@ def stratified_split(
     # In canonical order the pooled images of each class are one sorted run: rows[start:end] for the class.
     rows = np.flatnonzero(pooled)
     ends = np.cumsum(np.bincount(table.labels[rows], minlength=len(table.class_names))).tolist()
+    sizes = [end - start for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    _check_class_sizes(table.class_names, sizes, drawn)
     splits = table.splits.copy()
     for label, (start, end) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
         if end > start:
@@ -112,18 +114,32 @@ def check_split_settings(*, val_fraction: float, test_fraction: float, seed: int
         )
 
 
-def _draw_splits(label: str, n: int, fractions: dict[str, float], seed: int) -> np.ndarray:
-    """Split codes for the `n` sorted images of class `label`: train, or one of the splits of `fractions`."""
+def _split_counts(n: int, fractions: dict[str, float]) -> dict[str, int]:
     # floor(x + 0.5) rounds halves up; Python's round() would send 2.5 to 2 but 3.5 to 4.
-    counts = {split: math.floor(n * fraction + 0.5) for split, fraction in fractions.items()}
-    empty = [split for split, fraction in fractions.items() if fraction > 0 and counts[split] == 0]
-    if empty or sum(counts.values()) >= n:
-        short = f"0 {' and '.join(empty)} images" if empty else "no training images"
+    return {split: math.floor(n * fraction + 0.5) for split, fraction in fractions.items()}
+
+
+def _check_class_sizes(class_names: list[str], sizes: list[int], fractions: dict[str, float]) -> None:
+    """Every class too small for the fractions named in one error (a class with no pooled image is not drawn)."""
+    short = []
+    for name, n in zip(class_names, sizes, strict=True):
+        counts = _split_counts(n, fractions)
+        empty = [split for split, fraction in fractions.items() if fraction > 0 and counts[split] == 0]
+        if n and (empty or sum(counts.values()) >= n):
+            left = "0 " + " and ".join(empty) if empty else "no training"
+            short.append(f"{name!r} ({n}: {left} images)")
+    if short:
         settings = ", ".join(f"data.{split}_fraction={fraction}" for split, fraction in fractions.items())
         raise ValueError(
-            f"class {label!r} has {n} images, so {settings} would leave it {short}: "
-            "lower the fraction(s) or add images to the class."
+            f"{len(short)} class(es) have too few images for {settings}, which would leave them: "
+            f"{', '.join(short)}. Lower the fraction(s), add images to these classes, or give the splits "
+            "(train/ val/ test/ folders, or a split column in data.labels_file)."
         )
+
+
+def _draw_splits(label: str, n: int, fractions: dict[str, float], seed: int) -> np.ndarray:
+    """Split codes for the `n` sorted images of class `label`: train, or one of the splits of `fractions`."""
+    counts = _split_counts(n, fractions)
     # The class name (by a stable hash) is part of the seed so each class's shuffle ignores the other classes.
     rng = np.random.default_rng([seed, zlib.crc32(label.encode(errors="surrogateescape"))])
     shuffled = rng.permutation(n)

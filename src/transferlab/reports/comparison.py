@@ -24,7 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from transferlab.files import read_csv_rows
 from transferlab.reports.stats import McNemar, few_images_warning, mcnemar
-from transferlab.runs.layout import ERROR_FILE, OVERRIDES_FILE, PREDICTIONS_FILE, read_config, read_metrics
+from transferlab.runs.layout import (
+    ERROR_FILE,
+    OVERRIDES_FILE,
+    PREDICTIONS_FILE,
+    read_config,
+    read_confusion_matrix,
+    read_metrics,
+)
 
 METRICS = ("best_val_acc", "test_acc", "epochs", "fit_seconds")
 REPEAT_KEYS = ("data.fold", "seed", "data.split_seed")
@@ -115,7 +122,7 @@ def collect_jobs(sweep_dir: str | Path, metric: str = DEFAULT_METRIC) -> list[di
         for key in ("test_f1", "test_acc_ci", "test_f1_ci", "test_n", "trainable_params"):
             row[key] = metrics.get(key)
         row["per_class_acc"] = metrics.get("test_per_class_acc") or {}
-        matrix, names = metrics.get("test_confusion_matrix"), metrics.get("class_names")
+        matrix, names = read_confusion_matrix(job_dir, metrics), metrics.get("class_names")
         row["test_class_counts"] = dict(zip(names, map(sum, matrix), strict=True)) if matrix and names else {}
         series = read_epoch_logs(job_dir)
         row["val_acc"] = series.get("val/acc", {})

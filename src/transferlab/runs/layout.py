@@ -8,7 +8,7 @@ Every module that reads or writes a run's files takes the names from here, and s
     train.log                             the job log
     checkpoints/best-epochNNN.ckpt, last.ckpt
     logs/                                 Lightning's CSV logger (the epoch series the plots read)
-    metrics.json  splits.csv  predictions.csv  skipped_images.csv  lr_find.json
+    metrics.json  confusion_matrix.csv  splits.csv  predictions.csv  skipped_images.csv  lr_find.json
     plots/                                end-of-run figures
     eval/<split>/  predict/<time>/  export/   written beside the run by eval.py, predict.py, export.py
     error.txt                             the error of a failed launch (summary.csv reads it); error.resolved.txt
@@ -19,19 +19,22 @@ A sweep dir holds one run dir per job and ``summary.csv``, ``summary_groups.csv`
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from omegaconf import DictConfig, OmegaConf
 
-from transferlab.files import atomic_write_json
+from transferlab.files import atomic_write_csv, atomic_write_json
 from transferlab.runs.legacy import upgrade_targets
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = Path(CHECKPOINT_DIR) / "last.ckpt"
 BEST_CHECKPOINT_GLOB = "best-*.ckpt"
 METRICS_FILE = "metrics.json"
+CONFUSION_FILE = "confusion_matrix.csv"  # the test confusion matrix, beside metrics.json (which names it)
+CONFUSION_CORNER = "true \\ predicted"  # its first header cell: rows are true classes, columns predicted ones
 SPLITS_FILE = "splits.csv"
 PREDICTIONS_FILE = "predictions.csv"  # one row per test image; paired tests between runs read it
 PER_CLASS_FILE = "per_class.csv"  # eval's per-class table
@@ -74,7 +77,8 @@ class RunMetrics(TypedDict):
     test_acc: float
     test_f1: float
     test_per_class_acc: dict[str, float] | list[float]
-    test_confusion_matrix: list[list[int]]
+    test_confusion_matrix: NotRequired[list[list[int]]]  # in memory; on disk in confusion_matrix.csv (inline before)
+    test_confusion_matrix_file: NotRequired[str]  # "confusion_matrix.csv", beside metrics.json
     class_names: list[str]
     strategy: NotRequired[str]  # the probe's "linear_probe"; a training run's strategy is in its config
     weight_decay: NotRequired[float]  # the probe's chosen L2 strength
@@ -87,8 +91,36 @@ class RunMetrics(TypedDict):
     test_f1_ci: NotRequired[list[float] | None]
 
 
-def write_metrics(run_dir: str | Path, metrics: RunMetrics | dict[str, Any]) -> Path:
+def write_metrics(
+    run_dir: str | Path, metrics: RunMetrics | dict[str, Any], matrix_key: str = "test_confusion_matrix"
+) -> Path:
+    """``metrics.json`` in `run_dir`, with the confusion matrix at `matrix_key` in ``confusion_matrix.csv`` beside it
+    (JSON would hold it one number per line: a million lines for 1,000 classes) and the file's name at
+    ``<matrix_key>_file``. Eval's folder uses the same layout, with ``matrix_key="confusion_matrix"``."""
+    metrics = dict(metrics)
+    matrix = metrics.pop(matrix_key, None)
+    if matrix is not None:
+        names = metrics["class_names"]
+        atomic_write_csv(
+            Path(run_dir) / CONFUSION_FILE,
+            (CONFUSION_CORNER, *names),
+            ((name, *(int(n) for n in row)) for name, row in zip(names, matrix, strict=True)),
+        )
+        metrics[f"{matrix_key}_file"] = CONFUSION_FILE
     return atomic_write_json(Path(run_dir) / METRICS_FILE, metrics)
+
+
+def read_confusion_matrix(run_dir: str | Path, metrics: dict[str, Any]) -> list[list[int]] | None:
+    """The confusion matrix that `metrics` (the ``metrics.json`` of `run_dir`) names: read from its CSV file, or
+    inline in the metrics of runs written before it had a file; None when there is none."""
+    for key in ("test_confusion_matrix", "confusion_matrix"):
+        if isinstance(metrics.get(key), list):
+            return metrics[key]
+        if metrics.get(f"{key}_file"):
+            path = Path(run_dir) / metrics[f"{key}_file"]
+            with path.open(newline="", encoding="utf-8", errors="surrogateescape") as file:
+                return [[int(n) for n in row[1:]] for row in list(csv.reader(file))[1:]]
+    return None
 
 
 def retire_error(run_dir: str | Path) -> None:
