@@ -213,3 +213,43 @@ def test_is_image_file(tmp_path: Path) -> None:
     assert not is_image_file(folder)
     assert not is_image_file(text)
     assert not is_image_file(tmp_path / "missing.jpg")
+
+
+def _phone_photo(path: Path, image_format: str) -> np.ndarray:
+    """A 40x60 smooth gradient saved as HEIC or AVIF (lossy: compared with a tolerance); returns its pixels."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()  # to write the file; reading registers it on its own (see the subprocess test)
+    y, x = np.mgrid[0:40, 0:60]
+    pixels = np.stack([x * 4, y * 6, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    Image.fromarray(pixels).save(path, format=image_format, quality=95)
+    return pixels
+
+
+@pytest.mark.parametrize(("name", "image_format"), [("IMG_0001.HEIC", "HEIF"), ("photo.avif", "AVIF")])
+def test_phone_formats_read_as_rgb(tmp_path: Path, name: str, image_format: str) -> None:
+    path = tmp_path / name
+    pixels = _phone_photo(path, image_format)
+    assert is_image_file(path) and check_image(path, full=True) is None
+    array = read_rgb(path)
+    assert array.shape == (40, 60, 3) and array.dtype == np.uint8
+    assert np.abs(array.astype(int) - pixels).mean() < 6
+
+
+def test_heic_under_a_jpeg_name_is_read_and_the_plugin_loads_only_for_heif(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _phone_photo(tmp_path / "renamed.jpg", "HEIF")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "plain.png")
+    script = f"""
+import sys
+from PIL import Image
+from transferlab.data.images import read_rgb
+read_rgb({str(tmp_path / "plain.png")!r})
+assert "pillow_heif" not in sys.modules and "HEIF" not in Image.OPEN, "loaded for a PNG"
+assert read_rgb({str(tmp_path / "renamed.jpg")!r}).shape == (40, 60, 3)
+assert "HEIF" in Image.OPEN
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 from skimage.color import gray2rgb
 from skimage.exposure import rescale_intensity
 
-_BY_FREQUENCY = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+_BY_FREQUENCY = (".jpg", ".jpeg", ".png", ".heic", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif", ".heif")
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(_BY_FREQUENCY)
 # For str.endswith, which tries a tuple in order: the common extensions first, lower case, then upper case, so
 # most names match at the first try and without building a lower-case copy of the name.
@@ -27,7 +27,13 @@ _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 # The formats opened, by Pillow's name: photos and scans. Anything else is refused before a format plugin reads
 # it: PostScript/EPS (which Pillow hands to the Ghostscript interpreter), PDF, PSD, ICO, and the rest.
-FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")  # JPEG includes MPO (multi-picture phone JPEGs)
+# JPEG includes MPO (multi-picture phone JPEGs); AVIF is Pillow's own (11.3+); HEIF (iPhones' HEIC) is pillow-heif's
+# plugin, registered the first time such a file is read (`_register_heif`), so that other runs never load libheif.
+FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "AVIF", "HEIF")
+HEIF_SUFFIXES = (".heic", ".heif")
+# ISO base media file brands (bytes 8-12, after "ftyp") of HEIF stills: HEVC-coded (heic, heix, …) and the generic
+# image brands Apple and others write; AVIF files (brand avif) are Pillow's.
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 # Longer side / shorter side above which an image is refused: resizing the shorter side of a 1 x 20,000 px strip
 # to a training size would ask for gigabytes (the file itself is a few hundred bytes, so no pixel limit sees it).
 # 100:1 keeps panoramas and line scans; at 224 px training an image then costs at most 256 x 25,600 x 3 = 20 MB.
@@ -43,9 +49,15 @@ class RefusedImage(ValueError):
 def _open(path: Path) -> Image.Image:
     """Pillow's ``Image.open`` restricted to `FORMATS`, with the size checks of `_check_size`."""
     Image.init()  # registers every plugin (once): Image.open(formats=...) looks each name up
+    if str(path).lower().endswith(HEIF_SUFFIXES):
+        _register_heif()
     try:
-        image = Image.open(path, formats=FORMATS)
+        # Only the formats registered so far: Image.open fails on a name it has no plugin for (HEIF, until needed).
+        image = Image.open(path, formats=[name for name in FORMATS if name in Image.OPEN])
     except Image.UnidentifiedImageError:
+        if "HEIF" not in Image.OPEN and _is_heif(path):  # a HEIC photo under another name (IMG_0001.jpg)
+            _register_heif()
+            return _open(path)
         detected = _detected_format(path)
         if detected is None:
             raise
@@ -56,6 +68,20 @@ def _open(path: Path) -> Image.Image:
         image.close()
         raise
     return image
+
+
+def _register_heif() -> None:
+    """pillow-heif's HEIF opener, once per process (a loader worker registers it again on its first HEIC file)."""
+    if "HEIF" not in Image.OPEN:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+
+
+def _is_heif(path: Path) -> bool:
+    with path.open("rb") as file:
+        head = file.read(12)
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
 
 
 def _detected_format(path: Path) -> str | None:
