@@ -290,3 +290,43 @@ def test_windows_paths_in_a_label_file(tmp_path: Path, caplog: pytest.LogCapture
         "other/004.png",
     ]
     assert "read 3 path(s) with backslashes as folder separators" in caplog.text
+
+
+def test_links_never_count_an_image_twice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import os
+
+    root = tmp_path / "photos"
+    write_images(root, *(f"cat/{i}.png" for i in range(3)), *(f"dog/{i}.png" for i in range(3)))
+    elsewhere = tmp_path / "elsewhere"
+    write_images(elsewhere, "e0.png", "e1.png")
+    os.symlink("cat", root / "kitty")  # a second name for a class: not a class
+    os.symlink(".", root / "all")  # the root again: not a class holding every image
+    os.symlink(elsewhere, root / "eel")  # data stored elsewhere: a class, as before
+    os.symlink("../cat/0.png", root / "dog" / "also-cat.png")  # one file under two classes: kept once
+    with caplog.at_level("INFO"):
+        table = scan_folder(root)
+    assert table.class_names == ["cat", "dog", "eel"]
+    assert sorted(table.paths) == [
+        "cat/0.png",
+        "cat/1.png",
+        "cat/2.png",
+        "dog/0.png",
+        "dog/1.png",
+        "dog/2.png",
+        "eel/e0.png",
+        "eel/e1.png",
+    ]
+    assert "kitty -> cat" in caplog.text and "all -> ." in caplog.text and "not followed" in caplog.text
+    assert "dog/also-cat.png (= cat/0.png)" in caplog.text
+
+
+def test_an_image_linked_from_test_into_train_is_one_image(tmp_path: Path) -> None:
+    import os
+
+    root = tmp_path / "split"
+    write_images(root, *(f"train/{c}/{i}.png" for c in ("cat", "dog") for i in range(3)), "test/cat/t.png")
+    os.symlink("../../train/cat/0.png", root / "test" / "cat" / "leak.png")
+    table = scan_folder(root)
+    same = [p for p in table.paths if os.path.realpath(root / p) == os.path.realpath(root / "train/cat/0.png")]
+    assert same == ["test/cat/leak.png"]  # once, at its first path in sorted order: never in train and test
+    assert len(table) == 7

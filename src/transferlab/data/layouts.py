@@ -16,6 +16,11 @@ archives and file systems leave behind (:data:`LEFTOVER_FOLDERS`: ``__MACOSX``, 
 Windows' ``$RECYCLE.BIN`` and ``System Volume Information``) are ignored, named in one log line: never a class, never
 a reason for the mixed-layout error, never an image. ``Thumbs.db`` and ``desktop.ini`` are not image names.
 
+Links are resolved, so that no image is counted twice (:class:`ScanNotes`): a class or split folder may be a link
+to data stored elsewhere, but a folder link that leads back into the data root (``kitty -> cat``, ``all -> .``) is
+not followed; links to folders below a class folder are never followed (a loop cannot hang the scan); and an image
+reached twice through file links is one image, kept at its first path in sorted order. Each is named in the log.
+
 A label file (``data.labels_file``, or a pandas DataFrame from Python) lists ``path,label[,split]`` rows instead;
 then the folders' names mean nothing (``label_files.py``).
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,8 +126,9 @@ def scan_folder(root: str | Path, *, merge_case: bool = False) -> SampleTable:
             f"data.root {str(root)!r} is not a folder: set data.root to the folder holding the class folders "
             "(or train/, val/, test/ folders of class folders)."
         )
-    ignored: set[str] = set()
-    top = _subdirs(root, ignored)
+    notes = ScanNotes(os.path.realpath(root))
+    ignored = notes.ignored
+    top = _subdirs(root, notes)
     if not top and not any(not name.startswith(".") for name in os.listdir(root)):
         raise ValueError(
             f"data.root {str(root)!r} is empty: put one folder per class in it, each holding that class's images."
@@ -129,7 +136,7 @@ def scan_folder(root: str | Path, *, merge_case: bool = False) -> SampleTable:
     split_folders = detect_layout(root, top)
     if split_folders:
         by_split = {
-            split: _merged(_scan_classes(root / folder, f"{folder}/", ignored), root / folder, merge_case)
+            split: _merged(_scan_classes(root / folder, f"{folder}/", notes), root / folder, merge_case)
             for split, folder in split_folders.items()
         }
         train = split_folders["train"]
@@ -147,10 +154,11 @@ def scan_folder(root: str | Path, *, merge_case: bool = False) -> SampleTable:
             ", ".join(f"{split}={folder}/" for split, folder in split_folders.items()),
         )
     else:
-        by_split = {None: _merged(_scan_classes(root, "", ignored), root, merge_case)}
+        by_split = {None: _merged(_scan_classes(root, "", notes), root, merge_case)}
         class_names = sorted(by_split[None])
     if ignored:
         log.info("%s: ignored %s (left by archives and file systems: not classes, not images)", root, sorted(ignored))
+    by_split = notes.without_repeats(root, by_split)
     if len(class_names) < 2:
         raise ValueError(
             f"data.root {str(root)!r} has {len(class_names)} class folder(s) {class_names}: "
@@ -190,18 +198,72 @@ def is_leftover(name: str) -> bool:
     return name.startswith(".") or name.casefold() in LEFTOVER_FOLDERS
 
 
-def _subdirs(folder: Path, ignored: set[str] | None = None) -> list[str]:
+@dataclass
+class ScanNotes:
+    """What one scan of a data root met besides images: leftover folders ignored, folder links not followed (they
+    lead back into the root), and the image files that are links, to resolve once the scan is done."""
+
+    real_root: str
+    ignored: set[str] = field(default_factory=set)
+    links_not_followed: list[str] = field(default_factory=list)
+    linked_files: list[str] = field(default_factory=list)  # absolute paths of image files that are symlinks
+
+    def follows(self, entry: os.DirEntry) -> bool:
+        """Whether a linked class or split folder is read: only when it leads out of the data root."""
+        if not entry.is_symlink():
+            return True
+        target = os.path.realpath(entry.path)
+        inside = os.path.commonpath([target, self.real_root]) in (target, self.real_root)
+        if inside:
+            self.links_not_followed.append(f"{entry.path} -> {os.readlink(entry.path)}")
+        return not inside
+
+    def without_repeats(self, root: Path, by_split: dict) -> dict:
+        """`by_split` with every image reached twice (through file links) kept once, at its first sorted path."""
+        if self.links_not_followed:
+            log.info(
+                "%s: folder link(s) %s lead back into the data root: not followed, so that no image is counted twice",
+                root,
+                self.links_not_followed,
+            )
+        if not self.linked_files:
+            return by_split
+        linked = {os.path.realpath(path) for path in self.linked_files}
+        first: dict[str, str] = {}
+        repeats: dict[str, str] = {}  # a later path -> the first path of the same file
+        for rel in sorted(p for classes in by_split.values() for paths in classes.values() for p in paths):
+            real = os.path.realpath(root / rel)
+            if real in linked:
+                if real in first:
+                    repeats[rel] = first[real]
+                else:
+                    first[real] = rel
+        if not repeats:
+            return by_split
+        log.info(
+            "%s: %d image(s) reached twice through links, kept once at their first path: %s",
+            root,
+            len(repeats),
+            ", ".join(f"{rel} (= {kept})" for rel, kept in repeats.items()),
+        )
+        return {
+            split: {name: [p for p in paths if p not in repeats] for name, paths in classes.items()}
+            for split, classes in by_split.items()
+        }
+
+
+def _subdirs(folder: Path, notes: ScanNotes | None = None) -> list[str]:
     # is_dir() follows symlinks here so that class or split folders may be links to data stored elsewhere.
     with os.scandir(folder) as entries:
-        folders = [e.name for e in entries if e.is_dir()]
-    if ignored is not None:
-        ignored.update(name for name in folders if not name.startswith(".") and is_leftover(name))
+        folders = [e.name for e in entries if e.is_dir() and (notes is None or notes.follows(e))]
+    if notes is not None:
+        notes.ignored.update(name for name in folders if not name.startswith(".") and is_leftover(name))
     return sorted(name for name in folders if not is_leftover(name))
 
 
-def _scan_classes(folder: Path, prefix: str, ignored: set[str]) -> dict[str, list[str]]:
+def _scan_classes(folder: Path, prefix: str, notes: ScanNotes) -> dict[str, list[str]]:
     """Maps each class folder of `folder` to the sorted posix paths (starting with `prefix`) of its images."""
-    names = _subdirs(folder, ignored)
+    names = _subdirs(folder, notes)
     if not names:
         raise ValueError(
             f"{folder} has no class folders: put the images of each class in a folder named after the class. "
@@ -209,7 +271,7 @@ def _scan_classes(folder: Path, prefix: str, ignored: set[str]) -> dict[str, lis
         )
     classes = {}
     for name in names:
-        paths = image_paths(folder / name, f"{prefix}{name}", ignored)
+        paths = image_paths(folder / name, f"{prefix}{name}", notes)
         if not paths:
             raise ValueError(
                 f"class folder {folder / name} has no images: add images or remove the folder "
@@ -219,9 +281,11 @@ def _scan_classes(folder: Path, prefix: str, ignored: set[str]) -> dict[str, lis
     return classes
 
 
-def image_paths(class_dir: Path, rel: str, ignored: set[str] | None = None) -> list[str]:
+def image_paths(class_dir: Path, rel: str, notes: ScanNotes | None = None) -> list[str]:
     """Sorted posix paths (starting with `rel`) of the images in `class_dir` and its subfolders; the leftover
-    folders skipped among them are added to `ignored`."""
+    folders skipped among them and the image files that are links go into `notes`."""
+    ignored = notes.ignored if notes is not None else None
+    links = notes.linked_files if notes is not None else []
     found: list[str] = []
     runs = 0  # folders that contributed a sorted run of paths
     pending = [(os.fspath(class_dir), rel)]
@@ -229,10 +293,10 @@ def image_paths(class_dir: Path, rel: str, ignored: set[str] | None = None) -> l
         folder, rel_folder = pending.pop()
         subfolders: list[os.DirEntry] = []
         try:
-            names = _list_folder(folder, subfolders)
+            names = _list_folder(folder, subfolders, links)
         except OSError:  # an entry that cannot be stat-ed (a link loop): list the folder again, entry by entry
             subfolders.clear()
-            names = _list_folder_carefully(folder, subfolders)
+            names = _list_folder_carefully(folder, subfolders, links)
         names.sort()  # the bare names: cheaper to compare than the paths, and sorted runs merge fast below
         found.extend(map(f"{rel_folder}/".__add__, names))
         runs += bool(names)
@@ -245,8 +309,9 @@ def image_paths(class_dir: Path, rel: str, ignored: set[str] | None = None) -> l
     return found
 
 
-def _list_folder(folder: str, subfolders: list[os.DirEntry]) -> list[str]:
-    """Names of the image files in `folder`; appends its subfolders (not links to folders) to `subfolders`.
+def _list_folder(folder: str, subfolders: list[os.DirEntry], links: list[str]) -> list[str]:
+    """Names of the image files in `folder`; appends its subfolders (not links to folders) to `subfolders` and the
+    paths of its image files that are links to `links`.
 
     This is the per-file loop of the scan, so it is one comprehension with `images.has_image_name` inlined
     (a function call per file would cost a fifth of the walk) and the file type read from the directory entry,
@@ -260,12 +325,18 @@ def _list_folder(folder: str, subfolders: list[os.DirEntry]) -> list[str]:
                 (name := entry.name)[0] != "."  # names are never empty
                 and (name.endswith(IMAGE_SUFFIXES) or name.lower().endswith(IMAGE_SUFFIXES))
                 and entry.is_file()  # follows links to files; a folder named x.jpg is not a file
+                and (not entry.is_symlink() or _noted(links, entry.path))  # d_type again: no system call
             )
             or (entry.is_dir(follow_symlinks=False) and subfolders.append(entry))  # append returns None: not listed
         ]
 
 
-def _list_folder_carefully(folder: str, subfolders: list[os.DirEntry]) -> list[str]:
+def _noted(links: list[str], path: str) -> bool:
+    links.append(path)
+    return True
+
+
+def _list_folder_carefully(folder: str, subfolders: list[os.DirEntry], links: list[str]) -> list[str]:
     """`_list_folder` for the rare folder holding an entry whose type cannot be read: such entries are skipped."""
     names = []
     with os.scandir(folder) as entries:
@@ -274,6 +345,8 @@ def _list_folder_carefully(folder: str, subfolders: list[os.DirEntry]) -> list[s
                 subfolders.append(entry)
             elif is_image_file(entry):
                 names.append(entry.name)
+                if entry.is_symlink():
+                    links.append(entry.path)
     return names
 
 
