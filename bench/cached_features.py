@@ -25,8 +25,10 @@ from torchvision.models import resnet18
 
 from transferlab.commands.train import run
 from transferlab.data.demo import make_demo_dataset
+from transferlab.launch.startup import prepare
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+prepare()  # the configs' resolvers and schemas (conf/ lists the Hydra schemas of launch/schemas.py)
 _ = EpochTimer  # instantiated by Hydra from the callbacks.timer override below
 
 
