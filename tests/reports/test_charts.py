@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
+from matplotlib import font_manager
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 
+from transferlab.reports import fonts
 from transferlab.reports.charts import (
     plot_confusion_matrix,
     plot_image_grid,
@@ -94,3 +99,38 @@ def test_image_grid_draws_the_images_it_is_given(tmp_path: Path) -> None:
     assert ((pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.1)).mean() > 0.1  # a good share of pure red
     with pytest.raises(ValueError, match="no images to draw"):
         plot_image_grid([], [], tmp_path / "empty.png")
+
+
+def _missing_from_default_but_in(font: str) -> str:
+    """A printable character the default font lacks and `font` has (matplotlib ships STIX beside DejaVu Sans)."""
+    default = fonts._charmap(font_manager.findfont(font_manager.FontProperties(family=[fonts._default_family()])))
+    other = fonts._charmap(font_manager.findfont(font_manager.FontProperties(family=[font])))
+    return next(chr(c) for c in sorted(other - default) if chr(c).isprintable() and not chr(c).isspace())
+
+
+def test_a_name_the_default_font_lacks_is_drawn_with_a_font_that_has_it(tmp_path: Path) -> None:
+    char = _missing_from_default_but_in("STIXGeneral")
+    chosen = fonts.label_fonts(["cat", f"dog{char}"])
+    assert chosen.labels == ("cat", f"dog{char}") and chosen.undrawn == ()
+    assert len(chosen.families) >= 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with matplotlib.rc_context({"font.family": list(chosen.families)}):  # the fallback alone, no filter
+            fig = Figure()
+            fig.text(0.5, 0.5, f"dog{char}")
+            fig.savefig(tmp_path / "fallback.png")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_names_no_font_can_draw_are_indices_with_a_note_and_no_warning(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(fonts, "_fallback_fonts", lambda: ())  # a system with no CJK font (as this CI machine)
+    names = ["cat", "猫", "狗🐕"]
+    chosen = fonts.label_fonts(names)
+    assert chosen.labels == ("cat", "#1", "#2") and chosen.undrawn == (1, 2)
+    assert chosen.note().startswith("#1, #2: class names with no font")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_confusion_matrix([[1, 0, 0], [0, 1, 0], [0, 0, 1]], names, tmp_path / "cm.png")
+        plot_image_grid([np.zeros((8, 8, 3), np.uint8)] * 2, ["猫 → 狗", "cat"], tmp_path / "grid.png")
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    assert (tmp_path / "cm.png").stat().st_size > 0

@@ -16,6 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from transferlab.reports.fonts import label_fonts
+
 DPI = 100
 SMOOTHING = 0.8  # the EMA factor of Chollet's Keras fine-tuning example (smooth_curve)
 RIGHT = "tab:green"
@@ -132,21 +134,23 @@ def plot_confusion_matrix(
     rows = counts.sum(axis=1, keepdims=True)
     fractions = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
     side = min(max(4.0, 0.5 * n + 2), 20.0)
-    fig = Figure(figsize=(side + 1, side), dpi=DPI, layout="constrained")
-    ax = fig.subplots()
-    shown = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(shown, ax=ax, label="fraction of the true class")
-    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    if n <= 30:  # beyond that the numbers no longer fit their cells
-        for i in range(n):
-            for j in range(n):
-                colour = "white" if fractions[i, j] > 0.5 else "black"
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", color=colour, fontsize="small")
-    return _save(fig, path)
+    fonts = label_fonts(class_names)
+    with fonts.drawing():
+        fig = Figure(figsize=(side + 1, side), dpi=DPI, layout="constrained")
+        ax = fig.subplots()
+        shown = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+        fig.colorbar(shown, ax=ax, label="fraction of the true class")
+        ax.set_xticks(range(n), fonts.labels, rotation=45, ha="right")
+        ax.set_yticks(range(n), fonts.labels)
+        ax.set_xlabel("predicted" + (f"\n{fonts.note()}" if fonts.undrawn else ""))
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        if n <= 30:  # beyond that the numbers no longer fit their cells
+            for i in range(n):
+                for j in range(n):
+                    colour = "white" if fractions[i, j] > 0.5 else "black"
+                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", color=colour, fontsize="small")
+        return _save(fig, path)
 
 
 def plot_image_grid(
@@ -157,7 +161,8 @@ def plot_image_grid(
     colours: Sequence[str] | None = None,
     title: str = "",
 ) -> Path:
-    """HxWx3 uint8 images in a near-square grid, each with its (optionally coloured) title."""
+    """HxWx3 uint8 images in a near-square grid, each with its (optionally coloured) title; titles holding class
+    names come with the names as ``fonts.label_fonts`` gives them (a fallback font draws what the default lacks)."""
     if not images:
         raise ValueError(f"no images to draw into {path}")
     cols = math.ceil(math.sqrt(len(images)))
@@ -166,17 +171,18 @@ def plot_image_grid(
     # most of the drawing time. Above the first row: the figure title, then the two-line cell titles.
     top = (0.4 if title else 0.0) + 0.45
     height = 2.4 * rows + top
-    fig = Figure(figsize=(2.2 * cols, height), dpi=DPI)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.1 / height, top=1 - top / height, hspace=0.3, wspace=0.1)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for i, ax in enumerate(axes):
-        ax.set_axis_off()
-        if i < len(images):
-            ax.imshow(images[i])
-            ax.set_title(titles[i], fontsize="small", color=colours[i] if colours else "black")
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+    with label_fonts([*titles, title]).drawing():
+        fig = Figure(figsize=(2.2 * cols, height), dpi=DPI)
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.1 / height, top=1 - top / height, hspace=0.3, wspace=0.1)
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for i, ax in enumerate(axes):
+            ax.set_axis_off()
+            if i < len(images):
+                ax.imshow(images[i])
+                ax.set_title(titles[i], fontsize="small", color=colours[i] if colours else "black")
+        if title:
+            fig.suptitle(title)
+        return _save(fig, path)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

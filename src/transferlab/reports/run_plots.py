@@ -26,6 +26,7 @@ from transferlab.reports.charts import (
     plot_learning_curves,
     read_epoch_logs,
 )
+from transferlab.reports.fonts import label_fonts
 from transferlab.runs.layout import PLOTS_DIR
 from transferlab.training.classifier import ImageClassifier
 
@@ -55,7 +56,8 @@ def _prediction_grid(
 ) -> Path:
     """Each image titled ``true → predicted`` and a probability: of the true class with ``true`` (the sort key of
     the worst predictions), else of the predicted class."""
-    names = model.class_names
+    fonts = label_fonts(model.class_names)
+    names = fonts.labels
     images, titles, colours = [], [], []
     for i in order:
         predicted = int(probs[i].argmax())
@@ -64,7 +66,8 @@ def _prediction_grid(
         shown = f"p(true)={probs[i, truth]:.2f}" if true else f"p={probs[i, predicted]:.2f}"
         titles.append(f"{names[truth]} → {names[predicted]}\n{shown}")
         colours.append(RIGHT if predicted == truth else WRONG)
-    return plot_image_grid(images, titles, path, colours=colours, title=f"{title} (true → predicted)")
+    note = f"\n{fonts.note()}" if fonts.undrawn else ""
+    return plot_image_grid(images, titles, path, colours=colours, title=f"{title} (true → predicted){note}")
 
 
 def plot_predictions(
@@ -140,6 +143,7 @@ def plot_training_samples(
     transform = model_preprocessing(model).train_transform(augment)
     transform.set_random_seed(0)
     chosen = random.Random(0).sample(range(len(train)), min(count, len(train)))
+    fonts = label_fonts(train.class_names)
     images, titles = [], []
     for sample in map(train.__getitem__, chosen):
         try:
@@ -148,7 +152,8 @@ def plot_training_samples(
             log.warning("Training-sample grid skips %s: %s", sample.path, error)
             continue
         images.append(transform(image=image)["image"].permute(1, 2, 0).numpy())  # uint8 CHW -> HxWx3
-        titles.append(sample.label)
+        titles.append(fonts.labels[train.class_names.index(sample.label)])
     if not images:
         return None
-    return plot_image_grid(images, titles, path, title="Training images as augmented")
+    note = f"\n{fonts.note()}" if fonts.undrawn else ""
+    return plot_image_grid(images, titles, path, title=f"Training images as augmented{note}")
