@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,17 @@ VALID = {
     "gif-named.jpg": _encode(_noise(4), "GIF"),
     "one-pixel.png": _encode(Image.new("RGB", (1, 1), (1, 2, 3)), "PNG"),
     "line-scan-80x1.png": _png(8_000, 100),
+    "IMG_0001.HEIC": b"",  # filled by _phone_photos: pillow-heif writes it
+    "phone.avif": b"",
 }
+
+
+def _phone_photos() -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    VALID["IMG_0001.HEIC"] = _encode(_noise(5), "HEIF")
+    VALID["phone.avif"] = _encode(_noise(6), "AVIF")
 
 
 def make_corpus(root: Path) -> Path:
@@ -205,10 +216,22 @@ class Bench:
         env.pop("PYTHONWARNINGS", None)
         return env
 
-    def run(self, script: str, *args: str) -> Result:
+    def run(self, script: str, *args: str, as_user: bool = False) -> Result:
+        """``python <script> <args>``; ``as_user``: without HYDRA_FULL_ERROR, as a user runs it (errors untraced)."""
+        env = {k: v for k, v in self.env.items() if k != "HYDRA_FULL_ERROR"} if as_user else self.env
         return run_command(
-            [str(REPO / script), *args], self.work, timeout=self.timeout, memory_gb=self.memory_gb, env=self.env
+            [str(REPO / script), *args], self.work, timeout=self.timeout, memory_gb=self.memory_gb, env=env
         )
+
+    def user_error(self, name: str, command: str, result: Result, *named: str) -> None:
+        """A case the user must fix: exit 1 and one ``Error: …`` message naming each of `named`, no traceback."""
+        outcome = classify(result, refused_if="Error: ")
+        message = next((line for line in result.output.splitlines() if line.startswith("Error: ")), "")
+        if outcome != CRASH and ("Traceback" in result.output or not all(n in result.output for n in named)):
+            outcome = CRASH + " (traceback, or the message does not name " + ", ".join(named) + ")"
+        if outcome == "refused with named error":
+            outcome = "refused: " + printable(message[7:110]) + ("…" if len(message) > 110 else "")
+        self.add(name, command, result, outcome)
 
     def add(self, name: str, command: str, result: Result, outcome: str) -> None:
         self.rows.append(Row(name, command, outcome, result.peak_mb, result.seconds))
@@ -376,6 +399,210 @@ def run_cases(bench: Bench, corpus: Path) -> None:
         bench.case(name, "train.py data.splits_file=…", result, "line 2" if "unknown" in name else "listed again")
 
 
+def _photo(path: Path, seed: int, size: int = 36) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _noise(seed, size).save(path)
+
+
+def messy_folder(root: Path) -> Path:
+    """A photo folder as users' folders are: 7 classes (so top-5 accuracy is logged beside macro F1), one named in
+    Chinese, the leftovers of archives and NAS boxes, class and file links that would count images twice."""
+    for k, label in enumerate(("cat", "dog", "fox", "owl", "eel", "yak", "猫")):
+        for i in range(10):
+            _photo(root / label / f"{i:02d}.png", 1000 + 20 * k + i)
+    _photo(root / "__MACOSX" / "cat" / "._00.png", 1)
+    (root / "__MACOSX" / "cat" / "._00.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    _photo(root / "cat" / "@eaDir" / "00.png" / "SYNOFILE_THUMB_M.jpg", 2)
+    _photo(root / ".ipynb_checkpoints" / "x.png", 3)
+    _photo(root / "$RECYCLE.BIN" / "old.png", 4)
+    (root / "cat" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    os.symlink("cat", root / "kitty")
+    os.symlink(".", root / "all")
+    os.symlink("../cat/01.png", root / "dog" / "also-a-cat.png")
+    return root
+
+
+def real_folder_cases(bench: Bench) -> None:
+    """One training run on a messy folder and one on a spreadsheet-exported label file; a row per oddity."""
+    import json
+
+    folder = messy_folder(bench.work / "messy")
+    run_dir = bench.work / "messy-run"
+    result = bench.run("train.py", f"data.root={folder}", *TINY, "plots.enabled=true", f"hydra.run.dir={run_dir}")
+    outcome = classify(result, refused_if=None)
+    metrics = json.loads((run_dir / "metrics.json").read_text()) if outcome == "ok" else {}
+    splits = read_csv(run_dir / "splits.csv") if outcome == "ok" else []
+    paths = {row["path"] for row in splits}
+    classes = metrics.get("class_names", [])
+
+    def row(name: str, passed: bool, what: str) -> None:
+        bench.add(
+            name, "train.py", result, what if outcome == "ok" and passed else (CRASH if outcome == "ok" else outcome)
+        )
+
+    row(
+        "__MACOSX/, @eaDir/ thumbnails, .ipynb_checkpoints/, $RECYCLE.BIN/, Thumbs.db",
+        not any(part in path for path in paths for part in ("__MACOSX", "@eaDir", "ipynb", "RECYCLE", "Thumbs"))
+        and "__MACOSX" not in classes
+        and "ignored ['$RECYCLE.BIN', '@eaDir', '__MACOSX']" in result.output,
+        "ignored, named in one log line",
+    )
+    row(
+        "class folder links kitty -> cat, all -> .",
+        classes == sorted(["cat", "dog", "fox", "owl", "eel", "yak", "猫"]) and "not followed" in result.output,
+        "not followed, named in the log",
+    )
+    row(
+        "dog/also-a-cat.png -> ../cat/01.png",
+        "dog/also-a-cat.png" not in paths and "cat/01.png" in paths,
+        "one image, kept at its first path",
+    )
+    f1 = None
+    if outcome == "ok":
+        from sklearn.metrics import f1_score
+
+        predictions = read_csv(run_dir / "predictions.csv")
+        f1 = f1_score(
+            [r["label"] for r in predictions],
+            [r["predicted"] for r in predictions],
+            average="macro",
+            labels=classes,
+            zero_division=0,
+        )
+    row(
+        "7 classes: macro F1 beside top-5 accuracy",
+        f1 is not None and abs(metrics["test_f1"] - f1) < 1e-6,
+        f"test_f1 {metrics.get('test_f1', float('nan')):.4f} = scikit-learn's from predictions.csv",
+    )
+    row(
+        "the confusion matrix",
+        (run_dir / "confusion_matrix.csv").is_file()
+        and "test_confusion_matrix" not in metrics
+        and len((run_dir / "metrics.json").read_text().splitlines()) < 200
+        if outcome == "ok"
+        else False,
+        "in confusion_matrix.csv beside metrics.json",
+    )
+    row(
+        "a class named 猫 in the plots",
+        (run_dir / "plots" / "confusion_matrix.png").is_file() and "Glyph" not in result.output,
+        "drawn by a font that has it, or as #6 with a note; no glyph warnings",
+    )
+
+    labelled = bench.work / "labelled"
+    for i in range(8):
+        for label in ("café", "tea", "rum"):
+            _photo(labelled / "img" / unicodedata.normalize("NFD", f"{label}{i}.png"), hash((label, i)) % 999)
+    lines = [";path;label"] + [
+        f"{n};img\\{unicodedata.normalize('NFC', f'{label}{i}.png')};{label}"
+        for n, (label, i) in enumerate((label, i) for i in range(8) for label in ("café", "tea", "rum"))
+    ]
+    (labelled / "labels.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    run_dir = bench.work / "labelled-run"
+    result = bench.run("train.py", f"data.labels_file={labelled / 'labels.csv'}", *TINY, f"hydra.run.dir={run_dir}")
+    outcome = classify(result, refused_if=None)
+    splits = read_csv(run_dir / "splits.csv") if outcome == "ok" else []
+    row(
+        "label CSV from Excel: BOM, ; separator, pandas' unnamed index",
+        len(splits) == 24 and "dropped its unnamed first column" in result.output,
+        "read as intended, the index named in the log",
+    )
+    row(
+        "label CSV with Windows paths img\\café0.png",
+        "with backslashes as folder separators" in result.output and len(splits) == 24,
+        "read as folder separators, said once",
+    )
+    row(
+        "café in the CSV (NFC), café on disk (NFD, as macOS writes)",
+        "in Unicode form NFD" in result.output and len(splits) == 24,
+        "the same file",
+    )
+
+
+def user_mistake_cases(bench: Bench, corpus: Path) -> None:
+    """Mistakes in data and settings: each an ``Error: …`` line naming what to fix, exit code 1, no traceback."""
+    clean = bench.work / "clean"
+    cased = bench.work / "cased"
+    for label in ("Cat", "cat", "dog"):
+        for i in range(6):
+            _photo(cased / label / f"{i}.png", i)
+    result = bench.run(
+        "train.py", f"data.root={cased}", *TINY, f"hydra.run.dir={bench.work / 'cased-run'}", as_user=True
+    )
+    bench.user_error("class folders Cat/ and cat/", "train.py", result, "Cat", "data.merge_case")
+
+    missing = bench.work / "missing-class"
+    rows = ["path,label"]
+    for i in range(6):
+        _photo(missing / f"cat{i}.png", i)
+        _photo(missing / f"dog{i}.png", 10 + i)
+        rows += [f"cat{i}.png,cat", f"dog{i}.png,dog", f"renamed/owl{i}.png,owl"]
+    (missing / "labels.csv").write_text("\n".join(rows) + "\n")
+    result = bench.run(
+        "train.py",
+        f"data.labels_file={missing / 'labels.csv'}",
+        *TINY,
+        f"hydra.run.dir={bench.work / 'missing-run'}",
+        as_user=True,
+    )
+    bench.user_error("a label file whose class 'owl' points only to missing files", "train.py", result, "'owl'")
+
+    unreadable = bench.work / "unreadable-class"
+    shutil.copytree(clean, unreadable)
+    for path in (unreadable / "fox").iterdir():
+        path.write_bytes(b"<html>not an image</html>")
+    result = bench.run(
+        "train.py", f"data.root={unreadable}", *TINY, f"hydra.run.dir={bench.work / 'unreadable-run'}", as_user=True
+    )
+    bench.user_error("a class folder of unreadable files (data.verify=auto)", "train.py", result, "'fox'")
+
+    result = bench.run(
+        "train.py",
+        f"data.root={bench.work / 'no-such-folder'}",
+        *TINY,
+        f"hydra.run.dir={bench.work / 'nofolder-run'}",
+        as_user=True,
+    )
+    bench.user_error("data.root that is not a folder", "train.py", result, "no-such-folder")
+
+    result = bench.run(
+        "train.py",
+        f"data.root={clean}",
+        *TINY,
+        "data.batch_size=1",
+        f"hydra.run.dir={bench.work / 'batch1-run'}",
+        as_user=True,
+    )
+    bench.user_error("data.batch_size=1 with BatchNorm", "train.py", result, "data.batch_size=1", "feature_extraction")
+
+    result = bench.run(
+        "train.py",
+        f"data.root={clean}",
+        *TINY,
+        "trainer.max_epochs=-1",
+        f"hydra.run.dir={bench.work / 'endless-run'}",
+        as_user=True,
+    )
+    bench.user_error("trainer.max_epochs=-1 with a cosine schedule", "train.py", result, "trainer.max_epochs")
+
+    small = bench.work / "small-classes"
+    for k, label in enumerate(("big", "rare1", "rare2")):
+        for i in range(20 if label == "big" else 2):
+            _photo(small / label / f"{i}.png", 50 * k + i)
+    result = bench.run(
+        "train.py", f"data.root={small}", *TINY, f"hydra.run.dir={bench.work / 'small-run'}", as_user=True
+    )
+    bench.user_error("two classes too small for the split", "train.py", result, "'rare1'", "'rare2'")
+
+    result = bench.run(
+        "predict.py",
+        f"ckpt_path={best_checkpoint(bench.work / 'run')}",
+        f"input={bench.work / 'no-such-photos'}",
+        as_user=True,
+    )
+    bench.user_error("predict input= that does not exist", "predict.py", result, "no-such-photos")
+
+
 def render(rows: list[Row]) -> str:
     lines = ["| input | command | outcome | peak memory | seconds |", "|---|---|---|---:|---:|"]
     for row in rows:
@@ -394,10 +621,13 @@ def main(argv: list[str] | None = None) -> int:
     work = args.out or Path(tempfile.mkdtemp(prefix="red-team-"))
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(work.resolve(), args.timeout, args.memory_gb)
+    _phone_photos()
     corpus = make_corpus(bench.work / "corpus")
     run_dir = corpus_cases(bench, corpus)
     after_the_run_cases(bench, corpus, run_dir)
     run_cases(bench, corpus)
+    real_folder_cases(bench)
+    user_mistake_cases(bench, corpus)
     print(render(bench.rows))
     bad = [row for row in bench.rows if row.outcome.startswith((CRASH, HANG))]
     print(f"\n{len(bench.rows)} cases, {len(bad)} CRASH or HANG; work folder {bench.work}")

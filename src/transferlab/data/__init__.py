@@ -1,5 +1,5 @@
-"""The images, before any model: what a folder or label table holds (:mod:`.layouts`, :mod:`.label_files`,
-:mod:`.samples`), the split (:mod:`.stratified`, :mod:`.splits`), decoding (:mod:`.images`), bad files
+"""The images, before any model: what a folder or label table holds (:mod:`.layouts`, :mod:`.scan_notes`,
+:mod:`.label_files`, :mod:`.class_names`, :mod:`.samples`), the split (:mod:`.stratified`, :mod:`.splits`), decoding (:mod:`.images`), bad files
 (:mod:`.bad_images`), the transforms and the preprocessing a checkpoint carries (:mod:`.transforms`,
 :mod:`.preprocessing`), the datasets and loaders (:mod:`.datasets`, :mod:`.feature_cache`), and the Lightning
 datamodule that wires them (:mod:`.datamodule`); the demo set and downloads (:mod:`.demo`, :mod:`.download`,
