@@ -1,6 +1,6 @@
-"""What a run and a sweep tell: a run's plots (:mod:`.run_plots`, drawn with :mod:`.charts` in the fonts of :mod:`.fonts`), the statistics
-of an honest comparison (:mod:`.stats`, :mod:`.comparison`), a sweep's summary.csv (:mod:`.sweep_summary`) and
-report.md (:mod:`.sweep_report`, with :mod:`.optuna_study`).
+"""What a run and a sweep tell: a run's plots (:mod:`.run_plots`, drawn with :mod:`.charts` in the fonts of
+:mod:`.fonts`), the statistics of an honest comparison (:mod:`.stats`, :mod:`.comparison`), a sweep's summary.csv
+(:mod:`.sweep_summary`) and report.md (:mod:`.sweep_report`, with :mod:`.optuna_study`).
 """
 
 from transferlab._lazy import lazy_exports
