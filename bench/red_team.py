@@ -463,7 +463,7 @@ def real_folder_cases(bench: Bench) -> None:
 
         predictions = read_csv(run_dir / "predictions.csv")
         f1 = f1_score(
-            [r["label"] for r in predictions],
+            [r["true"] for r in predictions],
             [r["predicted"] for r in predictions],
             average="macro",
             labels=classes,

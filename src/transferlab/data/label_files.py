@@ -127,13 +127,14 @@ def _as_on_disk(paths: list[str], root: Path, source: str) -> list[str]:
 
 
 def _spellings(path: str) -> Iterator[tuple[str, str]]:
-    if os.sep != "\\" and "\\" in path:
-        yield (
-            "with backslashes as folder separators (a file written on Windows)",
-            Path(path.replace("\\", "/")).as_posix(),
-        )
+    windows = os.sep != "\\" and "\\" in path
+    posix = Path(path.replace("\\", "/")).as_posix() if windows else path
+    if windows:
+        yield "with backslashes as folder separators (a file written on Windows)", posix
     for form in ("NFC", "NFD"):
         yield f"in Unicode form {form}, as the files are named on disk", unicodedata.normalize(form, path)
+        if windows:
+            yield f"with backslashes as separators and in Unicode form {form}", unicodedata.normalize(form, posix)
 
 
 def _normalise(path: str) -> str:
