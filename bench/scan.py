@@ -36,7 +36,7 @@ def image_folder(root: Path) -> int:
 
 def listing(root: Path) -> int:
     """The scan's own walk: directory entries read and filtered to image files, not yet sorted (a breakdown row)."""
-    return sum(len(_list_folder(str(folder), [])) for folder in sorted(root.iterdir()))
+    return sum(len(_list_folder(str(folder), [], [])) for folder in sorted(root.iterdir()))
 
 
 def scan(root: Path) -> int:

@@ -19,6 +19,7 @@ from transferlab.commands.predict import predict
 from transferlab.inference.image_files import network_input
 from transferlab.inference.trained_model import load_classifier, trained_with_rot90
 from transferlab.inference.tta import FLIPS, ROTATIONS
+from transferlab.runs.layout import read_confusion_matrix
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +75,11 @@ def test_eval_with_tta_averages_the_flip_and_reports_both(trained, shapes_root: 
     assert saved["acc"] == pytest.approx((tta.argmax(1) == targets).float().mean().item())
     assert saved["no_tta"]["acc"] == pytest.approx((plain.argmax(1) == targets).float().mean().item())
     assert saved["no_tta"]["acc"] == pytest.approx(run_metrics["test_acc"])  # the run's own test figure
-    assert set(saved["no_tta"]) == {"acc", "precision", "recall", "f1"} and saved == result
+    assert set(saved["no_tta"]) == {"acc", "precision", "recall", "f1"}
+    assert read_confusion_matrix(tmp_path, saved) == result["confusion_matrix"]  # in confusion_matrix.csv
+    assert {k: v for k, v in saved.items() if k != "confusion_matrix_file"} == {
+        k: v for k, v in result.items() if k != "confusion_matrix"
+    }
     printed = capsys.readouterr().out
     assert f"accuracy {saved['acc']:.4f} on 15 images" in printed
     assert f"with TTA (2 views); {saved['no_tta']['acc']:.4f} without" in printed

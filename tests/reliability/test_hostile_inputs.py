@@ -40,7 +40,7 @@ def test_postscript_named_jpg_is_refused_without_running_an_interpreter(tmp_path
 
     for name in ("Popen", "run", "call", "check_call", "check_output"):
         monkeypatch.setattr(subprocess, name, no_subprocess)
-    assert check_image(path) == "EPS file: not one of the formats read (JPEG, PNG, BMP, GIF, TIFF, WEBP)"
+    assert check_image(path) == "EPS file: not one of the formats read (JPEG, PNG, BMP, GIF, TIFF, WEBP, AVIF, HEIF)"
     with pytest.raises(ValueError, match="EPS file: not one of the formats read"):
         read_rgb(path)
 

@@ -17,6 +17,7 @@ from transferlab import files
 from transferlab.backbones.weights import read_state_dict_file
 from transferlab.commands.train import run
 from transferlab.data.archives import extract_archive
+from transferlab.launch.cli import ConfigError
 from transferlab.training.checkpointing import SafeCheckpointIO, load_checkpoint
 
 
@@ -91,7 +92,7 @@ def test_read_only_or_full_output_folder_fails_before_training(config, tmp_path:
         files.check_output_dir(tmp_path / "a-file" / "run", need_bytes=1)
 
     monkeypatch.setattr(files.shutil, "disk_usage", lambda _: type("Usage", (), {"free": 10 * 2**20})())
-    with pytest.raises(OSError, match=r"has 10 MiB free, but this run needs about \d+ MiB"):
+    with pytest.raises(ConfigError, match=r"has 10 MiB free, but this run needs about \d+ MiB"):  # a refusal
         run(config("trainer.max_epochs=1"))
     assert not (tmp_path / "run" / "checkpoints").exists()
 
