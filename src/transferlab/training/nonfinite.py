@@ -23,8 +23,9 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
 
-class NonFinite(RuntimeError):
-    """The training loss, the validation loss or the weights became NaN or infinite."""
+class NonFinite(ValueError):
+    """The training loss, the validation loss or the weights became NaN or infinite: the settings' or the data's to
+    fix (a learning rate too high, NaN pixels), so the entry scripts print it as one ``Error:`` line."""
 
 
 def _stop(trainer: Trainer, what: str, where: str) -> NonFinite:
