@@ -81,7 +81,7 @@ def _run(cfg: DictConfig, on_start: Callable[[], None]) -> dict[str, Any]:
     try:
         check_output_dir(output_dir, need_bytes=checkpoint_space(model, output_dir))
     except OSError as error:  # refused: the user's to fix, and nothing of the run is touched (train.py)
-        raise ConfigError(str(error)) from error
+        raise ConfigError(error.strerror or str(error)) from error  # strerror: the message without "[Errno 28]"
     on_start()
     if ckpt_path is None:
         # Fails here, before any training, when ImageNet weights cannot be downloaded.

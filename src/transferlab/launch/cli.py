@@ -63,7 +63,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def _raised_by_transferlab(error: BaseException) -> bool:
-    """Whether the innermost frame of `error`'s traceback is in this package (or the entry scripts beside it)."""
+    """Whether the innermost frame of `error`'s traceback is in this package's code."""
     traceback = error.__traceback__
     if traceback is None:
         return False
