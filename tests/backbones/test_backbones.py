@@ -8,6 +8,8 @@ Models are the smallest of each family at 32-64 px, built once per module (``bac
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -425,3 +427,19 @@ def test_every_torchvision_family_has_a_representative_here() -> None:
     families = {family for family, _ in torchvision_families.FAMILIES}
     missing = sorted(family.__name__ for family in families if not any(issubclass(t, family) for t in tested))
     assert not missing, f"torchvision families without a test model in FORWARD or STRUCTURE_ONLY: {missing}"
+
+
+def test_a_torchvision_backbone_never_imports_timm() -> None:
+    # timm costs about 1.2 s of start-up: only a timm backbone (or a listing of timm's models) may pay it.
+    script = """
+import sys
+from transferlab.backbones.builder import backbone_preprocessing, build_backbone, check_backbone_name
+check_backbone_name("resnet18")
+build_backbone("resnet18", num_classes=3)
+backbone_preprocessing("resnet18")
+assert "timm" not in sys.modules, "timm imported for a torchvision backbone"
+build_backbone("timm/test_resnet", num_classes=3)
+assert "timm" in sys.modules
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

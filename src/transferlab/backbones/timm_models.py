@@ -14,10 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import timm
-import timm.data
 import torch
-from timm.models import get_pretrained_cfg, group_parameters
 from torch import nn
 
 from transferlab.data.preprocessing import Preprocessing
@@ -25,26 +22,36 @@ from transferlab.data.preprocessing import Preprocessing
 MakeHead = Callable[[int], nn.Module]
 
 
+def _timm() -> Any:
+    """timm, imported on first use: about 1.2 s of start-up (measured with ``python -X importtime``) that a run on
+    a torchvision backbone never needs."""
+    import timm
+    import timm.data
+    import timm.models
+
+    return timm
+
+
 def names() -> list[str]:
-    return timm.list_models()
+    return _timm().list_models()
 
 
 def pretrained_tags(pattern: str = "*") -> list[str]:
-    return timm.list_pretrained(pattern)
+    return _timm().list_pretrained(pattern)
 
 
 def is_model(name: str) -> bool:
-    if not timm.is_model(name):
+    if not _timm().is_model(name):
         return False
     try:
-        get_pretrained_cfg(name)  # an unknown tag raises
+        _timm().models.get_pretrained_cfg(name)  # an unknown tag raises
     except RuntimeError:
         return False
     return True
 
 
 def _pretrained_cfg(name: str) -> dict[str, Any]:
-    cfg = get_pretrained_cfg(name)
+    cfg = _timm().models.get_pretrained_cfg(name)
     return cfg.to_dict() if cfg is not None else {}
 
 
@@ -53,7 +60,7 @@ def build(name: str, make_head: MakeHead, *, image_size: int | None = None) -> d
     cfg = _pretrained_cfg(name)
     if image_size and cfg.get("fixed_input_size") and image_size != cfg["input_size"][-1]:
         kwargs["img_size"] = image_size  # timm resamples the position embedding of pretrained weights to it
-    return adapt(timm.create_model(name, pretrained=False, **kwargs), make_head, build_kwargs=kwargs)
+    return adapt(_timm().create_model(name, pretrained=False, **kwargs), make_head, build_kwargs=kwargs)
 
 
 def adapt(model: nn.Module, make_head: MakeHead, *, build_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -89,7 +96,7 @@ def stages(model: nn.Module, head: nn.Module, matcher: Any) -> list[tuple[str, l
     head_params = {id(p) for p in head.parameters()}
     head_names = {n for n, p in model.named_parameters() if id(p) in head_params}
     groups = []
-    for _, param_names in sorted(group_parameters(model, matcher).items()):
+    for _, param_names in sorted(_timm().models.group_parameters(model, matcher).items()):
         if head_names & set(param_names) and groups:
             # timm's unmatched group (the classifier's): what is not the head (a head norm) closes the last stage.
             groups[-1].extend(n for n in param_names if n not in head_names)
@@ -120,7 +127,7 @@ def _shared_path(param_names: list[str]) -> str:
 
 def preprocessing(name: str) -> Preprocessing:
     """``resolve_data_config`` of the model's pretrained config (no download, no model built)."""
-    config = timm.data.resolve_data_config(pretrained_cfg=_pretrained_cfg(name))
+    config = _timm().data.resolve_data_config(pretrained_cfg=_pretrained_cfg(name))
     return Preprocessing(
         image_size=int(config["input_size"][-1]),
         mean=tuple(config["mean"]),
@@ -139,7 +146,7 @@ def allowed_sizes(name: str) -> tuple[int | None, int | None]:
 def pretrained_state_dict(name: str, **build_kwargs: Any) -> Mapping[str, torch.Tensor]:
     """timm's pretrained weights for ``name`` (its default tag if none), from the Hugging Face hub cache."""
     try:
-        return timm.create_model(name, pretrained=True, **build_kwargs).state_dict()
+        return _timm().create_model(name, pretrained=True, **build_kwargs).state_dict()
     except (OSError, RuntimeError, ValueError) as error:  # hub errors are OSErrors; offline mode a ValueError too
         cfg = _pretrained_cfg(name)
         hub_id = cfg.get("hf_hub_id")
