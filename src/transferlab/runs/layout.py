@@ -19,14 +19,13 @@ A sweep dir holds one run dir per job and ``summary.csv``, ``summary_groups.csv`
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from omegaconf import DictConfig, OmegaConf
 
-from transferlab.files import atomic_write_csv, atomic_write_json
+from transferlab.files import atomic_write_csv, atomic_write_json, read_csv_rows
 from transferlab.runs.legacy import upgrade_targets
 
 CHECKPOINT_DIR = "checkpoints"
@@ -117,9 +116,8 @@ def read_confusion_matrix(run_dir: str | Path, metrics: dict[str, Any]) -> list[
         if isinstance(metrics.get(key), list):
             return metrics[key]
         if metrics.get(f"{key}_file"):
-            path = Path(run_dir) / metrics[f"{key}_file"]
-            with path.open(newline="", encoding="utf-8", errors="surrogateescape") as file:
-                return [[int(n) for n in row[1:]] for row in list(csv.reader(file))[1:]]
+            rows = read_csv_rows(Path(run_dir) / metrics[f"{key}_file"])  # keyed by the header: corner, then classes
+            return [[int(n) for n in list(row.values())[1:]] for row in rows]
     return None
 
 
